@@ -1,0 +1,160 @@
+{#- The campaign audiences: one row per customer in each active campaign, ready to send.
+    Scores are ranked into deciles over the task's whole scored population; suppressed
+    customers are removed; the campaign's audience rule picks who is in; next-best-action
+    rules choose the action; a hash of customer and campaign assigns the control group. -#}
+with
+
+campaigns as (
+    select * from {{ ref('campaigns') }}
+    where is_active
+),
+
+rules as (
+    select * from {{ ref('next_best_action_rules') }}
+),
+
+segments as (
+    select * from {{ ref('customer_segments') }}
+),
+
+suppressions as (
+    select * from {{ ref('campaign_suppressions') }}
+),
+
+scores as (
+    {% for task in var('tasks') %}
+    select customer_id, snapshot_date, score, model_version, '{{ task }}' as task
+    from {{ ref(task ~ '_scores') }}
+    {{ 'union all' if not loop.last }}
+    {% endfor %}
+),
+
+scores_ranked as (
+    select
+        *,
+        ntile(10) over (partition by task order by score desc, customer_id) as decile
+    from scores
+),
+
+candidates as (
+    select
+        campaigns.campaign_id,
+        campaigns.task,
+        campaigns.channel as campaign_channel,
+        campaigns.audience_rule,
+        campaigns.audience_rule_value,
+        campaigns.holdout_percent,
+        scores_ranked.customer_id,
+        scores_ranked.snapshot_date,
+        scores_ranked.model_version,
+        scores_ranked.score,
+        scores_ranked.decile
+    from campaigns
+    inner join scores_ranked on campaigns.task = scores_ranked.task
+    where not exists (
+        select 1
+        from suppressions
+        where
+            suppressions.campaign_id = campaigns.campaign_id
+            and suppressions.customer_id = scores_ranked.customer_id
+    )
+),
+
+candidates_ranked as (
+    select
+        *,
+        row_number() over (
+            partition by campaign_id order by score desc, customer_id
+        ) as audience_rank,
+        count(*) over (partition by campaign_id) as candidates_count
+    from candidates
+),
+
+selected as (
+    select *
+    from candidates_ranked
+    where
+        (audience_rule = 'all')
+        or (audience_rule = 'top_n' and audience_rank <= audience_rule_value)
+        or (
+            audience_rule = 'top_percent'
+            and audience_rank <= ceil(candidates_count * audience_rule_value / 100.0)
+        )
+        or (audience_rule = 'min_score' and score >= audience_rule_value)
+),
+
+banded as (
+    select
+        selected.*,
+        case
+            when selected.decile <= {{ var('band_high_max_decile') }} then 'high'
+            when selected.decile <= {{ var('band_medium_max_decile') }} then 'medium'
+            else 'low'
+        end as band,
+        segments.segment,
+        segments.lifecycle_segment,
+        segments.is_high_value,
+        segments.is_engagement_driven,
+        segments.last_order_category
+    from selected
+    inner join segments
+        on selected.customer_id = segments.customer_id
+        and selected.snapshot_date = segments.snapshot_date
+),
+
+actions_matched as (
+    select
+        banded.campaign_id,
+        banded.customer_id,
+        rules.rule_priority,
+        rules.next_best_action,
+        rules.action_channel,
+        row_number() over (
+            partition by banded.campaign_id, banded.customer_id
+            order by rules.rule_priority
+        ) as rule_rank
+    from banded
+    inner join rules
+        on banded.task = rules.task
+        and (rules.lifecycle_segment is null or rules.lifecycle_segment = banded.lifecycle_segment)
+        and (rules.is_high_value is null or rules.is_high_value = banded.is_high_value)
+        and (rules.min_decile is null or banded.decile >= rules.min_decile)
+        and (rules.max_decile is null or banded.decile <= rules.max_decile)
+        and (rules.band is null or rules.band = banded.band)
+),
+
+final as (
+    select
+        banded.customer_id,
+        banded.campaign_id,
+        banded.snapshot_date,
+        banded.model_version,
+        banded.score,
+        banded.decile,
+        banded.band,
+        banded.segment,
+        banded.lifecycle_segment,
+        banded.is_high_value,
+        banded.is_engagement_driven,
+        coalesce(actions_matched.next_best_action, 'no_rule_matched') as next_best_action,
+        coalesce(actions_matched.action_channel, banded.campaign_channel) as action_channel,
+        actions_matched.rule_priority as next_best_action_rule,
+        case
+            when actions_matched.next_best_action = 'upgrade_with_addon'
+                then banded.last_order_category
+        end as recommended_addon_category,
+        banded.audience_rank,
+        case
+            when {{ hash_bucket("cast(banded.customer_id as varchar) || ':' || banded.campaign_id", 10000) }}
+                < banded.holdout_percent * 100
+                then 'control'
+            else 'treatment'
+        end as experiment_group
+    from banded
+    left join actions_matched
+        on banded.campaign_id = actions_matched.campaign_id
+        and banded.customer_id = actions_matched.customer_id
+        and actions_matched.rule_rank = 1
+)
+
+select * from final

@@ -1,0 +1,154 @@
+{#- Events pre-aggregated once to one row per customer and activity day: the first step of
+    "pre-aggregate, then roll". Days are UTC dates; an event counts for snapshots strictly
+    after its day. -#}
+with
+
+orders as (
+    select * from {{ ref('int_orders_enriched') }}
+),
+
+sessions as (
+    select * from {{ ref('sessions') }}
+),
+
+email_events as (
+    select * from {{ ref('email_events') }}
+),
+
+support_tickets as (
+    select * from {{ ref('support_tickets') }}
+),
+
+order_days as (
+    select
+        customer_id,
+        ordered_date as activity_date,
+        sum(case when is_purchase then 1 else 0 end) as purchases_count,
+        sum(case when is_purchase then order_value else 0 end) as purchases_amount,
+        sum(case when order_status = 'refunded' then 1 else 0 end) as refunds_count,
+        0 as sessions_count,
+        0 as product_clicks_count,
+        0 as page_views_count,
+        0 as email_sends_count,
+        0 as email_opens_count,
+        0 as email_clicks_count,
+        0 as tickets_opened_count,
+        0 as tickets_escalated_count,
+        0 as tickets_resolved_count,
+        0 as resolution_hours_sum
+    from orders
+    group by 1, 2
+),
+
+session_days as (
+    select
+        customer_id,
+        cast(started_at as date) as activity_date,
+        0 as purchases_count,
+        0 as purchases_amount,
+        0 as refunds_count,
+        count(*) as sessions_count,
+        sum(product_clicks) as product_clicks_count,
+        sum(page_views) as page_views_count,
+        0 as email_sends_count,
+        0 as email_opens_count,
+        0 as email_clicks_count,
+        0 as tickets_opened_count,
+        0 as tickets_escalated_count,
+        0 as tickets_resolved_count,
+        0 as resolution_hours_sum
+    from sessions
+    group by 1, 2
+),
+
+email_days as (
+    select
+        customer_id,
+        cast(occurred_at as date) as activity_date,
+        0 as purchases_count,
+        0 as purchases_amount,
+        0 as refunds_count,
+        0 as sessions_count,
+        0 as product_clicks_count,
+        0 as page_views_count,
+        sum(case when event_type = 'send' then 1 else 0 end) as email_sends_count,
+        sum(case when event_type = 'open' then 1 else 0 end) as email_opens_count,
+        sum(case when event_type = 'click' then 1 else 0 end) as email_clicks_count,
+        0 as tickets_opened_count,
+        0 as tickets_escalated_count,
+        0 as tickets_resolved_count,
+        0 as resolution_hours_sum
+    from email_events
+    group by 1, 2
+),
+
+ticket_events as (
+    -- A ticket is three dated facts: opened, escalated, resolved. Each counts on its own
+    -- day, so a ticket still open at a snapshot has no resolution time yet.
+    select customer_id, cast(opened_at as date) as activity_date, 1 as opened, 0 as escalated,
+        0 as resolved, 0 as resolution_hours
+    from support_tickets
+    union all
+    select customer_id, cast(escalated_at as date), 0, 1, 0, 0
+    from support_tickets
+    where escalated_at is not null
+    union all
+    select customer_id, cast(resolved_at as date), 0, 0, 1,
+        {{ dbt.datediff('opened_at', 'resolved_at', 'minute') }} / 60.0
+    from support_tickets
+    where resolved_at is not null
+),
+
+ticket_days as (
+    select
+        customer_id,
+        activity_date,
+        0 as purchases_count,
+        0 as purchases_amount,
+        0 as refunds_count,
+        0 as sessions_count,
+        0 as product_clicks_count,
+        0 as page_views_count,
+        0 as email_sends_count,
+        0 as email_opens_count,
+        0 as email_clicks_count,
+        sum(opened) as tickets_opened_count,
+        sum(escalated) as tickets_escalated_count,
+        sum(resolved) as tickets_resolved_count,
+        sum(resolution_hours) as resolution_hours_sum
+    from ticket_events
+    group by 1, 2
+),
+
+unioned as (
+    select * from order_days
+    union all
+    select * from session_days
+    union all
+    select * from email_days
+    union all
+    select * from ticket_days
+),
+
+daily as (
+    select
+        customer_id,
+        activity_date,
+        sum(purchases_count) as purchases_count,
+        sum(purchases_amount) as purchases_amount,
+        sum(refunds_count) as refunds_count,
+        sum(sessions_count) as sessions_count,
+        sum(product_clicks_count) as product_clicks_count,
+        sum(page_views_count) as page_views_count,
+        sum(email_sends_count) as email_sends_count,
+        sum(email_opens_count) as email_opens_count,
+        sum(email_clicks_count) as email_clicks_count,
+        sum(tickets_opened_count) as tickets_opened_count,
+        sum(tickets_escalated_count) as tickets_escalated_count,
+        sum(tickets_resolved_count) as tickets_resolved_count,
+        sum(resolution_hours_sum) as resolution_hours_sum
+    from unioned
+    group by 1, 2
+)
+
+select * from daily

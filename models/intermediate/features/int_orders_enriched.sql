@@ -1,0 +1,101 @@
+{#- One row per clean order with its net value, its main category, and for purchases
+    (completed orders) the purchase sequence and the value trend over the last 3. -#}
+with
+
+orders as (
+    select * from {{ ref('orders') }}
+),
+
+order_lines as (
+    select * from {{ ref('order_lines') }}
+),
+
+products as (
+    select * from {{ ref('products') }}
+),
+
+lines_with_category as (
+    select
+        order_lines.order_id,
+        order_lines.line_amount,
+        order_lines.is_return,
+        products.category,
+        products.price_tier
+    from order_lines
+    inner join products on order_lines.product_id = products.product_id
+),
+
+category_ranked as (
+    select
+        order_id,
+        category,
+        row_number() over (
+            partition by order_id order by sum(line_amount) desc, category
+        ) as category_rank
+    from lines_with_category
+    group by order_id, category
+),
+
+order_totals as (
+    select
+        order_id,
+        sum(line_amount) as order_value,
+        count(*) as lines_count,
+        sum(case when is_return then 1 else 0 end) as returned_lines_count
+    from lines_with_category
+    group by order_id
+),
+
+orders_valued as (
+    select
+        orders.order_id,
+        orders.customer_id,
+        orders.ordered_at,
+        cast(orders.ordered_at as date) as ordered_date,
+        orders.order_status,
+        orders.sales_channel,
+        coalesce(order_totals.order_value, 0) as order_value,
+        coalesce(order_totals.lines_count, 0) as lines_count,
+        coalesce(order_totals.returned_lines_count, 0) as returned_lines_count,
+        category_ranked.category as main_category,
+        orders.order_status = 'completed' as is_purchase
+    from orders
+    left join order_totals on orders.order_id = order_totals.order_id
+    left join category_ranked
+        on orders.order_id = category_ranked.order_id
+        and category_ranked.category_rank = 1
+),
+
+purchases_sequenced as (
+    select
+        order_id,
+        row_number() over (
+            partition by customer_id order by ordered_at, order_id
+        ) as purchase_sequence,
+        lag(order_value, 2) over (
+            partition by customer_id order by ordered_at, order_id
+        ) as order_value_two_before,
+        avg(order_value) over (
+            partition by customer_id order by ordered_at, order_id
+            rows between 2 preceding and current row
+        ) as order_value_avg_last_3
+    from orders_valued
+    where is_purchase
+),
+
+final as (
+    select
+        orders_valued.*,
+        purchases_sequenced.purchase_sequence,
+        -- Least-squares slope of the last 3 purchase values, relative to their mean:
+        -- +0.5 means each order is worth about half the average more than the one before.
+        case
+            when purchases_sequenced.purchase_sequence >= 3
+                then (orders_valued.order_value - purchases_sequenced.order_value_two_before)
+                / 2.0 / nullif(purchases_sequenced.order_value_avg_last_3, 0)
+        end as order_value_momentum_last_3
+    from orders_valued
+    left join purchases_sequenced on orders_valued.order_id = purchases_sequenced.order_id
+)
+
+select * from final

@@ -1,0 +1,1 @@
+{{ validated_rows(ref('stg_raw__consents'), [{'column': 'customer_id', 'parent': ref('int_customers_validated'), 'parent_key': 'customer_id'}]) }}

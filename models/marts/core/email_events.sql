@@ -1,0 +1,1 @@
+{{ clean_rows(ref('int_email_events_validated')) }}

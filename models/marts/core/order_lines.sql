@@ -1,0 +1,1 @@
+{{ clean_rows(ref('int_order_lines_validated')) }}

@@ -1,0 +1,1 @@
+{{ clean_rows(ref('int_plan_changes_validated')) }}

@@ -1,0 +1,3 @@
+"""propensity: a warehouse-native predictive audience engine."""
+
+__version__ = "0.1.0"

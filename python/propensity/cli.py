@@ -1,0 +1,99 @@
+"""The propensity command line: parses arguments and calls the package's functions."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from collections.abc import Sequence
+from datetime import date
+from pathlib import Path
+
+from propensity.pipeline import PROJECT_DIR
+
+DEFAULT_WAREHOUSE = PROJECT_DIR / "warehouse" / "propensity.duckdb"
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """The argument parser for every subcommand."""
+    parser = argparse.ArgumentParser(prog="propensity", description=__doc__)
+    commands = parser.add_subparsers(dest="command", required=True)
+
+    generate = commands.add_parser("generate", help="write demo raw data (Parquet)")
+    generate.add_argument("--customers", type=int, required=True)
+    generate.add_argument("--seed", type=int, required=True)
+    generate.add_argument("--out", type=Path, required=True, help="directory for the raw tables")
+    generate.add_argument("--end-date", type=date.fromisoformat, default=date(2026, 11, 1))
+    generate.add_argument("--months", type=int, default=24)
+    generate.add_argument(
+        "--truth-out", type=Path, default=None, help="truth directory (default OUT/../truth)"
+    )
+
+    build = commands.add_parser("build", help="dbt build: clean, features, train if needed, score")
+    build.add_argument("--warehouse", type=Path, default=DEFAULT_WAREHOUSE)
+    build.add_argument("--raw-dir", type=Path, default=None, help="raw Parquet directory")
+    build.add_argument("--retrain", action="store_true", help="train a new model version")
+
+    export = commands.add_parser("export", help="write a campaign audience for upload")
+    export.add_argument("--campaign", required=True)
+    export.add_argument("--format", choices=("csv", "parquet"), required=True)
+    export.add_argument("--out", type=Path, required=True)
+    export.add_argument("--warehouse", type=Path, default=DEFAULT_WAREHOUSE)
+    export.add_argument(
+        "--include-control", action="store_true", help="also write the control group rows"
+    )
+
+    demo = commands.add_parser("demo", help="generate, build and export the demo")
+    demo.add_argument("--customers", type=int, default=20_000)
+    demo.add_argument("--seed", type=int, default=42)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Run the command line; returns the exit code."""
+    arguments = build_parser().parse_args(argv)
+    try:
+        if arguments.command == "generate":
+            from propensity.generate import generate
+
+            summary = generate(
+                out_dir=arguments.out,
+                customers=arguments.customers,
+                seed=arguments.seed,
+                end_date=arguments.end_date,
+                months=arguments.months,
+                truth_dir=arguments.truth_out,
+            )
+            print(summary)
+        elif arguments.command == "build":
+            from propensity.pipeline import run_dbt
+
+            command = ["build"]
+            if arguments.retrain:
+                command += ["--vars", "{retrain: true}"]
+            run_dbt(command, warehouse=arguments.warehouse, raw_dir=arguments.raw_dir)
+        elif arguments.command == "export":
+            from propensity.export import export_campaign
+
+            exported = export_campaign(
+                arguments.warehouse,
+                arguments.campaign,
+                arguments.format,
+                arguments.out,
+                include_control=arguments.include_control,
+            )
+            print(
+                f"wrote {exported.rows:,} rows of {exported.campaign_id} to {exported.path}"
+                f" ({exported.control_rows_left_out:,} control rows left out)"
+            )
+        elif arguments.command == "demo":
+            from propensity.demo import run_demo
+
+            run_demo(arguments.customers, arguments.seed)
+    except (ValueError, RuntimeError) as error:
+        print(f"propensity {arguments.command}: {error}", file=sys.stderr)
+        return 1
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,84 @@
+"""The demo: generate data, build everything, export one audience, say what was built."""
+
+from __future__ import annotations
+
+import shutil
+from dataclasses import dataclass
+from pathlib import Path
+
+import duckdb
+
+from propensity.export import ExportSummary, export_campaign
+from propensity.generate import generate
+from propensity.pipeline import PROJECT_DIR, run_dbt
+
+DEMO_CAMPAIGN = "upsell_upgrade_nov"
+
+
+@dataclass(frozen=True)
+class DemoPaths:
+    """Where the demo writes."""
+
+    raw_dir: Path
+    warehouse: Path
+    export_file: Path
+
+    @classmethod
+    def under(cls, root: Path) -> DemoPaths:
+        """The demo's standard layout below a project directory."""
+        return cls(
+            raw_dir=root / "data" / "raw",
+            warehouse=root / "warehouse" / "propensity.duckdb",
+            export_file=root / "exports" / f"{DEMO_CAMPAIGN}.csv",
+        )
+
+
+def run_demo(customers: int, seed: int, paths: DemoPaths | None = None) -> ExportSummary:
+    """Generate demo data, run dbt build (training when no model exists), export an audience."""
+    paths = paths or DemoPaths.under(PROJECT_DIR)
+    if paths.raw_dir.exists():
+        shutil.rmtree(paths.raw_dir)
+    summary = generate(out_dir=paths.raw_dir, customers=customers, seed=seed)
+    print(f"generated {customers:,} customers into {paths.raw_dir} ({summary})")
+    run_dbt(["build"], warehouse=paths.warehouse, raw_dir=paths.raw_dir)
+    exported = export_campaign(paths.warehouse, DEMO_CAMPAIGN, "csv", paths.export_file)
+    print(describe_warehouse(paths.warehouse))
+    print(
+        f"\nexported {exported.rows:,} treatment customers of {exported.campaign_id} "
+        f"({exported.control_rows_left_out:,} control customers held out) to {exported.path}"
+    )
+    return exported
+
+
+def describe_warehouse(warehouse: Path) -> str:
+    """A short account of the built warehouse: data quality, model, audiences."""
+    lines = [f"\nwarehouse: {warehouse} (open it with DuckDB or any BI tool)"]
+    with duckdb.connect(str(warehouse), read_only=True) as connection:
+        lines.append("\ndata quality (quarantine.data_quality_summary):")
+        for table, raw, clean, quarantined in connection.execute(
+            "select source_table, raw_rows, clean_rows, quarantined_rows "
+            "from quarantine.data_quality_summary order by source_table"
+        ).fetchall():
+            lines.append(f"  {table:<20} {raw:>10,} raw {clean:>10,} clean {quarantined:>7,} quarantined")
+        lines.append("\nmodels (ml.model_registry):")
+        for version, family, roc, pr, rows in connection.execute(
+            "select model_version, model_family, validation_roc_auc, validation_pr_auc, "
+            "training_rows from ml.model_registry order by trained_at"
+        ).fetchall():
+            lines.append(
+                f"  {version:<12} {family:<24} validation ROC-AUC {roc:.3f}  PR-AUC {pr:.3f}  "
+                f"trained on {rows:,} rows"
+            )
+        lines.append("\naudiences (audiences.campaign_audiences):")
+        for campaign, group, count in connection.execute(
+            "select campaign_id, experiment_group, count(*) from audiences.campaign_audiences "
+            "group by all order by all"
+        ).fetchall():
+            lines.append(f"  {campaign:<24} {group:<10} {count:>8,}")
+        suppressed = connection.execute(
+            "select suppression_reason, count(distinct customer_id) "
+            "from audiences.campaign_suppressions group by all order by all"
+        ).fetchall()
+        lines.append("\nsuppressed (audiences.campaign_suppressions):")
+        lines.extend(f"  {reason:<24} {count:>8,} customers" for reason, count in suppressed)
+    return "\n".join(lines)

@@ -1,0 +1,103 @@
+"""Write a campaign's audience as the list a marketer uploads (CSV or Parquet)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+import duckdb
+
+EXPORT_FORMATS = ("csv", "parquet")
+
+EXPORT_QUERY = """
+select
+    audiences.customer_id,
+    customers.email,
+    customers.first_name,
+    customers.last_name,
+    audiences.campaign_id,
+    audiences.snapshot_date,
+    audiences.next_best_action,
+    audiences.action_channel,
+    audiences.recommended_addon_category,
+    audiences.band,
+    audiences.decile,
+    round(audiences.score, 6) as score,
+    audiences.segment,
+    audiences.model_version,
+    audiences.experiment_group
+from audiences.campaign_audiences as audiences
+inner join marts.customers as customers
+    on audiences.customer_id = customers.customer_id
+where
+    audiences.campaign_id = $campaign_id
+    and (audiences.experiment_group = 'treatment' or $include_control)
+    -- Belt and braces: the audience model already excludes every suppressed customer.
+    and not exists (
+        select 1
+        from audiences.campaign_suppressions as suppressions
+        where
+            suppressions.campaign_id = audiences.campaign_id
+            and suppressions.customer_id = audiences.customer_id
+    )
+order by audiences.audience_rank
+"""
+
+
+class ExportError(ValueError):
+    """The export cannot be written as asked."""
+
+
+@dataclass(frozen=True)
+class ExportSummary:
+    """What an export wrote."""
+
+    campaign_id: str
+    path: Path
+    rows: int
+    control_rows_left_out: int
+
+
+def export_campaign(
+    warehouse: Path,
+    campaign_id: str,
+    file_format: str,
+    out: Path,
+    *,
+    include_control: bool = False,
+) -> ExportSummary:
+    """Write one campaign's audience (treatment group unless include_control) to a file."""
+    if file_format not in EXPORT_FORMATS:
+        raise ExportError(f"format must be one of {', '.join(EXPORT_FORMATS)}, not {file_format!r}")
+    if not warehouse.exists():
+        raise ExportError(f"no warehouse at {warehouse}: run `make demo` or `dbt build` first")
+    with duckdb.connect(str(warehouse), read_only=True) as connection:
+        campaigns = [
+            row[0]
+            for row in connection.execute(
+                "select distinct campaign_id from config.campaigns order by 1"
+            ).fetchall()
+        ]
+        if campaign_id not in campaigns:
+            raise ExportError(
+                f"unknown campaign {campaign_id!r}; campaigns: {', '.join(campaigns) or 'none'}"
+            )
+        parameters = {"campaign_id": campaign_id, "include_control": include_control}
+        relation = connection.sql(EXPORT_QUERY, params=parameters)
+        out.parent.mkdir(parents=True, exist_ok=True)
+        if file_format == "csv":
+            relation.write_csv(str(out), header=True)
+        else:
+            relation.write_parquet(str(out))
+        rows = connection.execute(f"select count(*) from ({EXPORT_QUERY})", parameters).fetchone()
+        control = connection.execute(
+            "select count(*) from audiences.campaign_audiences "
+            "where campaign_id = $campaign_id and experiment_group = 'control'",
+            {"campaign_id": campaign_id},
+        ).fetchone()
+    return ExportSummary(
+        campaign_id=campaign_id,
+        path=out,
+        rows=int(rows[0]),
+        control_rows_left_out=0 if include_control else int(control[0]),
+    )

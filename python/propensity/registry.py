@@ -1,0 +1,107 @@
+"""The model registry: which version each task uses, and training a new one when asked."""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+from pathlib import Path
+
+import duckdb
+import pandas as pd
+
+from propensity.train import TrainingConfig, TrainingDataError, train_task
+
+LOGGER = logging.getLogger("propensity.registry")
+
+REGISTRY_COLUMNS: dict[str, str] = {
+    "model_version": "object",
+    "task": "object",
+    "model_family": "object",
+    "trained_at": "datetime64[us]",
+    "training_snapshot_start": "datetime64[us]",
+    "training_snapshot_end": "datetime64[us]",
+    "validation_snapshot": "datetime64[us]",
+    "feature_columns": "object",
+    "training_rows": "int64",
+    "training_positives": "int64",
+    "validation_rows": "int64",
+    "validation_positives": "int64",
+    "validation_roc_auc": "float64",
+    "validation_pr_auc": "float64",
+    "metrics_json": "object",
+    "onnx_path": "object",
+    "onnx_sha256": "object",
+    "scoring_sql": "object",
+}
+
+
+@dataclass(frozen=True)
+class TaskTrainingInput:
+    """One task's labelled rows (a DuckDB relation) and the columns that define it."""
+
+    task: str
+    training_rows: duckdb.DuckDBPyRelation
+    feature_columns: tuple[str, ...]
+    label_column: str
+
+
+def empty_registry_frame() -> pd.DataFrame:
+    """A registry frame with no rows and the registry's column types."""
+    return pd.DataFrame({name: pd.Series(dtype=dtype) for name, dtype in REGISTRY_COLUMNS.items()})
+
+
+def sample_training_rows(
+    relation: duckdb.DuckDBPyRelation, max_rows: int, seed: int
+) -> pd.DataFrame:
+    """All labelled rows, or a deterministic hash sample of about max_rows of them."""
+    total = relation.aggregate("count(*)").fetchall()[0][0]
+    if total <= max_rows:
+        return relation.df()
+    keep_per_million = int(1_000_000 * max_rows / total)
+    condition = (
+        f"hash(customer_id, snapshot_date, {int(seed)}) % 1000000 < {keep_per_million}"
+    )
+    LOGGER.info("sampling about %s of %s training rows", max_rows, total)
+    return relation.filter(condition).df()
+
+
+def new_registry_rows(
+    inputs: list[TaskTrainingInput],
+    existing_versions: pd.DataFrame,
+    *,
+    retrain: bool,
+    model_dir: Path,
+    seed: int,
+    max_training_rows: int,
+) -> pd.DataFrame:
+    """Train every task that has no registered model (or all of them when retrain is set)."""
+    rows = []
+    for task_input in inputs:
+        task_versions = existing_versions[existing_versions["task"] == task_input.task]
+        if len(task_versions) and not retrain:
+            LOGGER.info("%s: using registered model, no training", task_input.task)
+            continue
+        frame = sample_training_rows(task_input.training_rows, max_training_rows, seed)
+        config = TrainingConfig(
+            task=task_input.task,
+            feature_columns=task_input.feature_columns,
+            label_column=task_input.label_column,
+            model_dir=model_dir,
+            seed=seed,
+        )
+        try:
+            trained = train_task(frame, config, version_number=len(task_versions) + 1)
+        except TrainingDataError as error:
+            LOGGER.warning("%s: not trained: %s", task_input.task, error)
+            continue
+        LOGGER.info(
+            "%s: registered %s (%s, validation PR-AUC %.4f)",
+            task_input.task,
+            trained.model_version,
+            trained.model_family,
+            trained.metrics[trained.model_family]["pr_auc"],
+        )
+        rows.append(trained.registry_row())
+    if not rows:
+        return empty_registry_frame()
+    return pd.DataFrame(rows).astype(REGISTRY_COLUMNS)

@@ -1,0 +1,6 @@
+{% test values_between(model, column_name, min_value, max_value) %}
+{#- Fails with every row whose value lies outside [min_value, max_value]. -#}
+select *
+from {{ model }}
+where {{ column_name }} < {{ min_value }} or {{ column_name }} > {{ max_value }}
+{% endtest %}
