@@ -4,10 +4,14 @@
     {%- if not execute -%}
         {{- return(none) -}}
     {%- endif -%}
+    {%- set registry = ref('model_registry') -%}
+    {%- if adapter.get_relation(registry.database, registry.schema, registry.identifier) is none -%}
+        {{- return(none) -}}
+    {%- endif -%}
     {%- set pinned = var('model_versions', {}).get(task) -%}
     {%- set query -%}
         select model_version, feature_columns, scoring_sql
-        from {{ ref('model_registry') }}
+        from {{ registry }}
         where task = '{{ task }}'
         {%- if pinned %} and model_version = '{{ pinned }}'{% endif %}
         order by trained_at desc, model_version desc
@@ -50,10 +54,11 @@
             {{ log("WARNING: no registered model for task " ~ task ~ "; its scores are empty", info=true) }}
         {%- endif -%}
         select
-            cast(null as bigint) as customer_id,
-            cast(null as date) as snapshot_date,
+            population.customer_id,
+            population.snapshot_date,
             cast(null as double) as score,
             cast(null as varchar) as model_version
+        from {{ population_relation }} as population
         where 1 = 0
     {%- else -%}
         {{ check_model_features(model, features_relation) }}

@@ -23,7 +23,12 @@ suppressions as (
 
 scores as (
     {% for task in var('tasks') %}
-    select customer_id, snapshot_date, score, model_version, '{{ task }}' as task
+    select
+        customer_id,
+        snapshot_date,
+        score,
+        model_version,
+        '{{ task }}' as task
     from {{ ref(task ~ '_scores') }}
     {{ 'union all' if not loop.last }}
     {% endfor %}
@@ -32,7 +37,7 @@ scores as (
 scores_ranked as (
     select
         *,
-        ntile(10) over (partition by task order by score desc, customer_id) as decile
+        ntile(10) over (partition by task order by score desc, customer_id asc) as decile
     from scores
 ),
 
@@ -64,7 +69,7 @@ candidates_ranked as (
     select
         *,
         row_number() over (
-            partition by campaign_id order by score desc, customer_id
+            partition by campaign_id order by score desc, customer_id asc
         ) as audience_rank,
         count(*) over (partition by campaign_id) as candidates_count
     from candidates
@@ -98,8 +103,9 @@ banded as (
         segments.last_order_category
     from selected
     inner join segments
-        on selected.customer_id = segments.customer_id
-        and selected.snapshot_date = segments.snapshot_date
+        on
+            selected.customer_id = segments.customer_id
+            and selected.snapshot_date = segments.snapshot_date
 ),
 
 actions_matched as (
@@ -115,12 +121,13 @@ actions_matched as (
         ) as rule_rank
     from banded
     inner join rules
-        on banded.task = rules.task
-        and (rules.lifecycle_segment is null or rules.lifecycle_segment = banded.lifecycle_segment)
-        and (rules.is_high_value is null or rules.is_high_value = banded.is_high_value)
-        and (rules.min_decile is null or banded.decile >= rules.min_decile)
-        and (rules.max_decile is null or banded.decile <= rules.max_decile)
-        and (rules.band is null or rules.band = banded.band)
+        on
+            banded.task = rules.task
+            and (rules.lifecycle_segment is null or banded.lifecycle_segment = rules.lifecycle_segment)
+            and (rules.is_high_value is null or banded.is_high_value = rules.is_high_value)
+            and (rules.min_decile is null or banded.decile >= rules.min_decile)
+            and (rules.max_decile is null or banded.decile <= rules.max_decile)
+            and (rules.band is null or banded.band = rules.band)
 ),
 
 final as (
@@ -145,16 +152,18 @@ final as (
         end as recommended_addon_category,
         banded.audience_rank,
         case
-            when {{ hash_bucket("cast(banded.customer_id as varchar) || ':' || banded.campaign_id", 10000) }}
+            when
+                {{ hash_bucket("cast(banded.customer_id as varchar) || ':' || banded.campaign_id", 10000) }}
                 < banded.holdout_percent * 100
                 then 'control'
             else 'treatment'
         end as experiment_group
     from banded
     left join actions_matched
-        on banded.campaign_id = actions_matched.campaign_id
-        and banded.customer_id = actions_matched.customer_id
-        and actions_matched.rule_rank = 1
+        on
+            banded.campaign_id = actions_matched.campaign_id
+            and banded.customer_id = actions_matched.customer_id
+            and actions_matched.rule_rank = 1
 )
 
 select * from final

@@ -62,8 +62,9 @@ customer_reasons as (
 
     select distinct
         support_tickets.customer_id,
-        'recent_support_contact',
+        'recent_support_contact' as suppression_reason,
         'support ticket opened in the last {{ var("suppress_support_contact_days") }} days'
+            as suppression_detail
     from support_tickets
     cross join snapshots
     where
@@ -77,8 +78,8 @@ customer_reasons as (
 
     select distinct
         support_tickets.customer_id,
-        'open_support_case',
-        'support ticket still open'
+        'open_support_case' as suppression_reason,
+        'support ticket still open' as suppression_detail
     from support_tickets
     cross join snapshots
     where
@@ -92,8 +93,8 @@ customer_reasons as (
 
     select distinct
         contract_exceptions.customer_id,
-        'contractual_exception',
-        contract_exceptions.exception_reason
+        'contractual_exception' as suppression_reason,
+        contract_exceptions.exception_reason as suppression_detail
     from contract_exceptions
     cross join snapshots
     where
@@ -131,8 +132,8 @@ suppressions as (
         campaign_candidates.campaign_id,
         campaign_candidates.customer_id,
         campaign_candidates.snapshot_date,
-        'no_email_address',
-        'email campaign and no valid email address'
+        'no_email_address' as suppression_reason,
+        'email campaign and no valid email address' as suppression_detail
     from campaign_candidates
     inner join customers on campaign_candidates.customer_id = customers.customer_id
     where campaign_candidates.channel = 'email' and customers.email is null

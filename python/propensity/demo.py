@@ -59,7 +59,9 @@ def describe_warehouse(warehouse: Path) -> str:
             "select source_table, raw_rows, clean_rows, quarantined_rows "
             "from quarantine.data_quality_summary order by source_table"
         ).fetchall():
-            lines.append(f"  {table:<20} {raw:>10,} raw {clean:>10,} clean {quarantined:>7,} quarantined")
+            lines.append(
+                f"  {table:<20} {raw:>10,} raw {clean:>10,} clean {quarantined:>7,} quarantined"
+            )
         lines.append("\nmodels (ml.model_registry):")
         for version, family, roc, pr, rows in connection.execute(
             "select model_version, model_family, validation_roc_auc, validation_pr_auc, "

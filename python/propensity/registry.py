@@ -55,14 +55,15 @@ def sample_training_rows(
 ) -> pd.DataFrame:
     """All labelled rows, or a deterministic hash sample of about max_rows of them."""
     total = relation.aggregate("count(*)").fetchall()[0][0]
+    # A fixed row order: fits (and the bins HistGradientBoosting samples) must not depend on
+    # the order a parallel scan returns rows in.
+    order = "snapshot_date, customer_id"
     if total <= max_rows:
-        return relation.df()
+        return relation.order(order).df()
     keep_per_million = int(1_000_000 * max_rows / total)
-    condition = (
-        f"hash(customer_id, snapshot_date, {int(seed)}) % 1000000 < {keep_per_million}"
-    )
+    condition = f"hash(customer_id, snapshot_date, {int(seed)}) % 1000000 < {keep_per_million}"
     LOGGER.info("sampling about %s of %s training rows", max_rows, total)
-    return relation.filter(condition).df()
+    return relation.filter(condition).order(order).df()
 
 
 def new_registry_rows(

@@ -9,15 +9,16 @@ from datetime import UTC, date, datetime
 from pathlib import Path
 
 import numpy as np
+import onnx
 import pandas as pd
+from skl2onnx import to_onnx
+from skl2onnx.common.data_types import FloatTensorType
 from sklearn.ensemble import HistGradientBoostingClassifier
 from sklearn.impute import SimpleImputer
 from sklearn.linear_model import LogisticRegression
 from sklearn.metrics import average_precision_score, brier_score_loss, log_loss, roc_auc_score
 from sklearn.pipeline import Pipeline
 from sklearn.preprocessing import StandardScaler
-from skl2onnx import to_onnx
-from skl2onnx.common.data_types import FloatTensorType
 
 from propensity.onnx_sql import compile_onnx
 
@@ -165,9 +166,7 @@ def export_onnx(pipeline: Pipeline, n_features: int) -> bytes:
     return onnx_model.SerializeToString()
 
 
-def train_task(
-    frame: pd.DataFrame, config: TrainingConfig, version_number: int
-) -> TrainedModel:
+def train_task(frame: pd.DataFrame, config: TrainingConfig, version_number: int) -> TrainedModel:
     """Fit every candidate on the training snapshots, keep the best by validation PR-AUC."""
     missing = [c for c in (*config.feature_columns, config.label_column) if c not in frame]
     if missing:
@@ -197,7 +196,7 @@ def train_task(
     onnx_path = config.model_dir / config.task / f"{model_version}.onnx"
     onnx_path.parent.mkdir(parents=True, exist_ok=True)
     onnx_path.write_bytes(onnx_bytes)
-    scorer = compile_onnx(onnx_bytes_to_model(onnx_bytes), config.feature_columns)
+    scorer = compile_onnx(onnx.load_from_string(onnx_bytes), config.feature_columns)
 
     train_snapshots = sorted(train[config.snapshot_column].unique())
     return TrainedModel(
@@ -219,10 +218,3 @@ def train_task(
         scoring_sql=scorer.select_sql(FEATURES_PLACEHOLDER, PASSTHROUGH_COLUMNS),
         candidates=sorted(metrics),
     )
-
-
-def onnx_bytes_to_model(onnx_bytes: bytes):  # noqa: ANN201 - onnx.ModelProto
-    """Parse serialized ONNX bytes."""
-    import onnx
-
-    return onnx.load_from_string(onnx_bytes)

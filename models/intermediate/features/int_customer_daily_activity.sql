@@ -35,7 +35,7 @@ order_days as (
         0 as tickets_opened_count,
         0 as tickets_escalated_count,
         0 as tickets_resolved_count,
-        0 as resolution_hours_sum
+        0 as resolution_minutes_sum
     from orders
     group by 1, 2
 ),
@@ -56,7 +56,7 @@ session_days as (
         0 as tickets_opened_count,
         0 as tickets_escalated_count,
         0 as tickets_resolved_count,
-        0 as resolution_hours_sum
+        0 as resolution_minutes_sum
     from sessions
     group by 1, 2
 ),
@@ -77,7 +77,7 @@ email_days as (
         0 as tickets_opened_count,
         0 as tickets_escalated_count,
         0 as tickets_resolved_count,
-        0 as resolution_hours_sum
+        0 as resolution_minutes_sum
     from email_events
     group by 1, 2
 ),
@@ -85,16 +85,32 @@ email_days as (
 ticket_events as (
     -- A ticket is three dated facts: opened, escalated, resolved. Each counts on its own
     -- day, so a ticket still open at a snapshot has no resolution time yet.
-    select customer_id, cast(opened_at as date) as activity_date, 1 as opened, 0 as escalated,
-        0 as resolved, 0 as resolution_hours
+    select
+        customer_id,
+        cast(opened_at as date) as activity_date,
+        1 as opened,
+        0 as escalated,
+        0 as resolved,
+        0 as resolution_minutes
     from support_tickets
     union all
-    select customer_id, cast(escalated_at as date), 0, 1, 0, 0
+    select
+        customer_id,
+        cast(escalated_at as date) as activity_date,
+        0 as opened,
+        1 as escalated,
+        0 as resolved,
+        0 as resolution_minutes
     from support_tickets
     where escalated_at is not null
     union all
-    select customer_id, cast(resolved_at as date), 0, 0, 1,
-        {{ dbt.datediff('opened_at', 'resolved_at', 'minute') }} / 60.0
+    select
+        customer_id,
+        cast(resolved_at as date) as activity_date,
+        0 as opened,
+        0 as escalated,
+        1 as resolved,
+        {{ dbt.datediff('opened_at', 'resolved_at', 'minute') }} as resolution_minutes
     from support_tickets
     where resolved_at is not null
 ),
@@ -115,7 +131,7 @@ ticket_days as (
         sum(opened) as tickets_opened_count,
         sum(escalated) as tickets_escalated_count,
         sum(resolved) as tickets_resolved_count,
-        sum(resolution_hours) as resolution_hours_sum
+        sum(resolution_minutes) as resolution_minutes_sum
     from ticket_events
     group by 1, 2
 ),
@@ -146,7 +162,7 @@ daily as (
         sum(tickets_opened_count) as tickets_opened_count,
         sum(tickets_escalated_count) as tickets_escalated_count,
         sum(tickets_resolved_count) as tickets_resolved_count,
-        sum(resolution_hours_sum) as resolution_hours_sum
+        sum(resolution_minutes_sum) as resolution_minutes_sum
     from unioned
     group by 1, 2
 )

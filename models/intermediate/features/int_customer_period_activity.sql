@@ -28,8 +28,9 @@ purchase_periods as (
         cast(null as timestamp) as last_upsell_offer_at
     from orders
     inner join snapshots
-        on orders.ordered_date >= snapshots.period_start_date
-        and orders.ordered_date < snapshots.snapshot_date
+        on
+            orders.ordered_date >= snapshots.period_start_date
+            and orders.ordered_date < snapshots.snapshot_date
     group by 1, 2
 ),
 
@@ -46,8 +47,9 @@ offer_periods as (
         max(offers.shown_at) as last_upsell_offer_at
     from offers
     inner join snapshots
-        on cast(offers.shown_at as date) >= snapshots.period_start_date
-        and cast(offers.shown_at as date) < snapshots.snapshot_date
+        on
+            cast(offers.shown_at as date) >= snapshots.period_start_date
+            and cast(offers.shown_at as date) < snapshots.snapshot_date
     where offers.offer_type = 'upsell'
     group by 1, 2
 ),

@@ -15,13 +15,16 @@ windowed as (
     select
         daily.customer_id,
         snapshots.snapshot_date,
-        {{ dbt.datediff('daily.activity_date', 'snapshots.snapshot_date', 'day') }} <= 30
-            as is_within_30d,
+        coalesce(
+            {{ dbt.datediff('daily.activity_date', 'snapshots.snapshot_date', 'day') }}             <= 30,
+            false
+        ) as is_within_30d,
         daily.*
     from daily
     inner join snapshots
-        on daily.activity_date < snapshots.snapshot_date
-        and daily.activity_date >= {{ dbt.dateadd('day', -90, 'snapshots.snapshot_date') }}
+        on
+            daily.activity_date < snapshots.snapshot_date
+            and daily.activity_date >= {{ dbt.dateadd('day', -90, 'snapshots.snapshot_date') }}
 ),
 
 summarised as (
@@ -38,7 +41,7 @@ summarised as (
         sum(purchases_count) as purchases_count_90d,
         sum(tickets_escalated_count) as tickets_escalated_count_90d,
         sum(tickets_resolved_count) as tickets_resolved_count_90d,
-        sum(resolution_hours_sum) as resolution_hours_sum_90d
+        sum(resolution_minutes_sum) as resolution_minutes_sum_90d
     from windowed
     group by 1, 2
 )

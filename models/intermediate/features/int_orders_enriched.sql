@@ -62,8 +62,9 @@ orders_valued as (
     from orders
     left join order_totals on orders.order_id = order_totals.order_id
     left join category_ranked
-        on orders.order_id = category_ranked.order_id
-        and category_ranked.category_rank = 1
+        on
+            orders.order_id = category_ranked.order_id
+            and category_ranked.category_rank = 1
 ),
 
 purchases_sequenced as (
@@ -91,8 +92,9 @@ final as (
         -- +0.5 means each order is worth about half the average more than the one before.
         case
             when purchases_sequenced.purchase_sequence >= 3
-                then (orders_valued.order_value - purchases_sequenced.order_value_two_before)
-                / 2.0 / nullif(purchases_sequenced.order_value_avg_last_3, 0)
+                then
+                    (orders_valued.order_value - purchases_sequenced.order_value_two_before)
+                    / 2.0 / nullif(purchases_sequenced.order_value_avg_last_3, 0)
         end as order_value_momentum_last_3
     from orders_valued
     left join purchases_sequenced on orders_valued.order_id = purchases_sequenced.order_id

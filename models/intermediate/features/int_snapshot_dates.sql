@@ -10,18 +10,19 @@ orders as (
 
 as_of as (
     select
-        {%- if var('as_of_date') %}
+    {%- if var('as_of_date') %}
         cast('{{ var("as_of_date") }}' as date) as as_of_date
         {%- else %}
         cast({{ dbt.dateadd('month', 1, dbt.date_trunc('month', 'max(ordered_at)')) }} as date)
             as as_of_date
-        {%- endif %}
+    {%- endif %}
     from orders
 ),
 
 digits as (
     {% for digit in range(10) -%}
-    select {{ digit }} as digit {{ 'union all' if not loop.last }}
+    select {{ digit }} as digit
+    {{ 'union all' if not loop.last }}
     {% endfor %}
 ),
 
@@ -29,7 +30,8 @@ steps as (
     select tens.digit * 10 + units.digit as step
     from digits as tens
     cross join digits as units
-    where tens.digit * 10 + units.digit
+    where
+        tens.digit * 10 + units.digit
         <= {{ var('snapshot_history_months') // var('snapshot_interval_months') }}
 ),
 

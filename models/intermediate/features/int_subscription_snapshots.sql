@@ -36,8 +36,9 @@ change_periods as (
         max(changes_sequenced.change_sequence) as last_change_sequence
     from changes_sequenced
     inner join snapshots
-        on changes_sequenced.changed_at >= cast(snapshots.period_start_date as timestamp)
-        and changes_sequenced.changed_at < cast(snapshots.snapshot_date as timestamp)
+        on
+            changes_sequenced.changed_at >= cast(snapshots.period_start_date as timestamp)
+            and changes_sequenced.changed_at < cast(snapshots.snapshot_date as timestamp)
     group by 1, 2
 ),
 
@@ -64,8 +65,9 @@ carried_forward as (
         ) as last_change_sequence
     from subscription_grid
     left join change_periods
-        on subscription_grid.subscription_id = change_periods.subscription_id
-        and subscription_grid.snapshot_date = change_periods.snapshot_date
+        on
+            subscription_grid.subscription_id = change_periods.subscription_id
+            and subscription_grid.snapshot_date = change_periods.snapshot_date
 ),
 
 with_plan as (
@@ -81,8 +83,9 @@ with_plan as (
             as is_subscription_active
     from carried_forward
     left join changes_sequenced
-        on carried_forward.subscription_id = changes_sequenced.subscription_id
-        and carried_forward.last_change_sequence = changes_sequenced.change_sequence
+        on
+            carried_forward.subscription_id = changes_sequenced.subscription_id
+            and carried_forward.last_change_sequence = changes_sequenced.change_sequence
 ),
 
 ranked as (

@@ -63,9 +63,10 @@ upgrades_in_window as (
         min(upgrades.changed_at) as first_upgraded_at
     from population
     inner join upgrades
-        on population.customer_id = upgrades.customer_id
-        and upgrades.changed_at >= cast(population.snapshot_date as timestamp)
-        and upgrades.changed_at < cast(population.label_window_end_date as timestamp)
+        on
+            population.customer_id = upgrades.customer_id
+            and upgrades.changed_at >= cast(population.snapshot_date as timestamp)
+            and upgrades.changed_at < cast(population.label_window_end_date as timestamp)
     group by 1, 2
 ),
 
@@ -85,8 +86,9 @@ labelled as (
         end as first_upgraded_at
     from population
     left join upgrades_in_window
-        on population.customer_id = upgrades_in_window.customer_id
-        and population.snapshot_date = upgrades_in_window.snapshot_date
+        on
+            population.customer_id = upgrades_in_window.customer_id
+            and population.snapshot_date = upgrades_in_window.snapshot_date
 )
 
 select * from labelled

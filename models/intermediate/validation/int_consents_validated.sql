@@ -1,1 +1,3 @@
-{{ validated_rows(ref('stg_raw__consents'), [{'column': 'customer_id', 'parent': ref('int_customers_validated'), 'parent_key': 'customer_id'}]) }}
+{{ validated_rows(ref('stg_raw__consents'), [
+    {'column': 'customer_id', 'parent': ref('int_customers_validated'), 'parent_key': 'customer_id'},
+]) }}

@@ -1,6 +1,13 @@
 {#- One row per customer and snapshot date: every signal the seeds name, each computed only
     from events strictly before the snapshot date. Cumulative features roll the period
     aggregates forward; window features come from the daily pre-aggregates. -#}
+{%- set cumulative_measures = [
+    ('purchases_count', 'sum'), ('purchases_amount', 'sum'),
+    ('first_ordered_at', 'min'), ('last_ordered_at', 'max'),
+    ('last_purchase_sequence', 'max'), ('upsell_offers_count', 'sum'),
+    ('last_upsell_offer_at', 'max'),
+] %}
+
 with
 
 customers as (
@@ -44,20 +51,15 @@ rolled as (
         customer_grid.customer_id,
         customer_grid.snapshot_date,
         customer_grid.is_as_of_snapshot,
-        customer_grid.signed_up_at,
-        {%- for measure, aggregate in [
-            ('purchases_count', 'sum'), ('purchases_amount', 'sum'),
-            ('first_ordered_at', 'min'), ('last_ordered_at', 'max'),
-            ('last_purchase_sequence', 'max'), ('upsell_offers_count', 'sum'),
-            ('last_upsell_offer_at', 'max'),
-        ] %}
-        {{ aggregate }}(period_activity.{{ measure }}) over customer_history
-            as cumulative_{{ measure }}{{ ',' if not loop.last }}
-        {%- endfor %}
+        {% for measure, aggregate in cumulative_measures -%}
+        {{ aggregate }}(period_activity.{{ measure }}) over customer_history as cumulative_{{ measure }},
+        {% endfor -%}
+        customer_grid.signed_up_at
     from customer_grid
     left join period_activity
-        on customer_grid.customer_id = period_activity.customer_id
-        and customer_grid.snapshot_date = period_activity.snapshot_date
+        on
+            customer_grid.customer_id = period_activity.customer_id
+            and customer_grid.snapshot_date = period_activity.snapshot_date
     window customer_history as (
         partition by customer_grid.customer_id
         order by customer_grid.snapshot_date
@@ -65,41 +67,51 @@ rolled as (
     )
 ),
 
+measured as (
+    select
+        rolled.*,
+        {{ dbt.datediff('rolled.signed_up_at', 'rolled.snapshot_date', 'day') }} as tenure_days,
+        {{ dbt.datediff('rolled.cumulative_last_ordered_at', 'rolled.snapshot_date', 'day') }}
+            as days_since_last_order,
+        {{ dbt.datediff(
+            'rolled.cumulative_first_ordered_at', 'rolled.cumulative_last_ordered_at', 'day'
+        ) }} as days_between_first_and_last_order,
+        {{ dbt.datediff('rolled.cumulative_last_upsell_offer_at', 'rolled.snapshot_date', 'day') }}
+            as days_since_last_upsell_offer
+    from rolled
+),
+
 features as (
     select
-        rolled.customer_id,
-        rolled.snapshot_date,
-        rolled.is_as_of_snapshot,
+        measured.customer_id,
+        measured.snapshot_date,
+        measured.is_as_of_snapshot,
 
         -- tenure and plan
-        {{ dbt.datediff('rolled.signed_up_at', 'rolled.snapshot_date', 'day') }} as tenure_days,
+        measured.tenure_days,
         subscription_snapshots.subscription_id,
         subscription_snapshots.plan_code,
         subscription_snapshots.plan_tier_rank,
         coalesce(subscription_snapshots.is_subscription_active, false)
             as is_subscription_active,
-        {{ dbt.datediff('subscription_snapshots.plan_started_at', 'rolled.snapshot_date', 'day') }}
+        {{ dbt.datediff('subscription_snapshots.plan_started_at', 'measured.snapshot_date', 'day') }}
             as days_on_current_plan,
 
         -- purchases
-        coalesce(rolled.cumulative_purchases_count, 0) as orders_count,
-        coalesce(rolled.cumulative_purchases_amount, 0) as total_spend,
-        1.0 * rolled.cumulative_purchases_amount
-        / nullif(rolled.cumulative_purchases_count, 0) as average_order_value,
-        {{ dbt.datediff('rolled.cumulative_last_ordered_at', 'rolled.snapshot_date', 'day') }}
-            as days_since_last_order,
+        coalesce(measured.cumulative_purchases_count, 0) as orders_count,
+        cast(coalesce(measured.cumulative_purchases_amount, 0) as double) as total_spend,
+        cast(measured.cumulative_purchases_amount as double)
+        / nullif(measured.cumulative_purchases_count, 0) as average_order_value,
+        measured.days_since_last_order,
         case
-            when rolled.cumulative_last_ordered_at is null then 'never'
-            when {{ dbt.datediff('rolled.cumulative_last_ordered_at', 'rolled.snapshot_date', 'day') }} <= 7
-                then '0-7'
-            when {{ dbt.datediff('rolled.cumulative_last_ordered_at', 'rolled.snapshot_date', 'day') }} <= 30
-                then '8-30'
-            when {{ dbt.datediff('rolled.cumulative_last_ordered_at', 'rolled.snapshot_date', 'day') }} <= 90
-                then '31-90'
+            when measured.days_since_last_order is null then 'never'
+            when measured.days_since_last_order <= 7 then '0-7'
+            when measured.days_since_last_order <= 30 then '8-30'
+            when measured.days_since_last_order <= 90 then '31-90'
             else '90+'
         end as recency_bucket,
-        1.0 * {{ dbt.datediff('rolled.cumulative_first_ordered_at', 'rolled.cumulative_last_ordered_at', 'day') }}
-        / nullif(rolled.cumulative_purchases_count - 1, 0) as average_days_between_orders,
+        1.0 * measured.days_between_first_and_last_order
+        / nullif(measured.cumulative_purchases_count - 1, 0) as average_days_between_orders,
         last_purchase.order_value_momentum_last_3,
         last_purchase.main_category as last_order_category,
         coalesce(windowed_activity.purchases_count_30d, 0) as orders_count_30d,
@@ -121,24 +133,26 @@ features as (
         -- support friction
         coalesce(windowed_activity.tickets_opened_count_30d, 0) as support_tickets_count_30d,
         coalesce(windowed_activity.tickets_escalated_count_90d, 0) > 0 as has_escalation_90d,
-        windowed_activity.resolution_hours_sum_90d
+        windowed_activity.resolution_minutes_sum_90d / 60.0
         / nullif(windowed_activity.tickets_resolved_count_90d, 0)
             as average_resolution_hours_90d,
 
         -- offer history
-        coalesce(rolled.cumulative_upsell_offers_count, 0) as prior_upsell_offers_count,
-        {{ dbt.datediff('rolled.cumulative_last_upsell_offer_at', 'rolled.snapshot_date', 'day') }}
-            as days_since_last_upsell_offer
-    from rolled
+        coalesce(measured.cumulative_upsell_offers_count, 0) as prior_upsell_offers_count,
+        measured.days_since_last_upsell_offer
+    from measured
     left join windowed_activity
-        on rolled.customer_id = windowed_activity.customer_id
-        and rolled.snapshot_date = windowed_activity.snapshot_date
+        on
+            measured.customer_id = windowed_activity.customer_id
+            and measured.snapshot_date = windowed_activity.snapshot_date
     left join subscription_snapshots
-        on rolled.customer_id = subscription_snapshots.customer_id
-        and rolled.snapshot_date = subscription_snapshots.snapshot_date
+        on
+            measured.customer_id = subscription_snapshots.customer_id
+            and measured.snapshot_date = subscription_snapshots.snapshot_date
     left join orders as last_purchase
-        on rolled.customer_id = last_purchase.customer_id
-        and rolled.cumulative_last_purchase_sequence = last_purchase.purchase_sequence
+        on
+            measured.customer_id = last_purchase.customer_id
+            and measured.cumulative_last_purchase_sequence = last_purchase.purchase_sequence
 )
 
 select * from features

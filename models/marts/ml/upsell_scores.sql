@@ -4,10 +4,21 @@
 
 with
 
+snapshots as (
+    select * from {{ ref('int_snapshot_dates') }}
+),
+
+labels as (
+    select * from {{ ref('int_upsell_labels') }}
+),
+
 population as (
-    select customer_id, snapshot_date
-    from {{ ref('int_upsell_labels') }}
-    where snapshot_date = (select max(snapshot_date) from {{ ref('int_snapshot_dates') }})
+    select
+        labels.customer_id,
+        labels.snapshot_date
+    from labels
+    inner join snapshots on labels.snapshot_date = snapshots.snapshot_date
+    where snapshots.is_as_of_snapshot
 ),
 
 scored as (

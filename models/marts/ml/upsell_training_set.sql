@@ -17,8 +17,9 @@ training_rows as (
         labels.has_upgraded
     from features
     inner join labels
-        on features.customer_id = labels.customer_id
-        and features.snapshot_date = labels.snapshot_date
+        on
+            features.customer_id = labels.customer_id
+            and features.snapshot_date = labels.snapshot_date
     where labels.is_label_complete
 )
 

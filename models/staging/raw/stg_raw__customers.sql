@@ -24,7 +24,7 @@ ranked as (
         *,
         row_number() over (
             partition by customer_id
-            order by updated_at desc nulls last, signed_up_at desc, email, country_code
+            order by updated_at desc nulls last, signed_up_at desc, email asc, country_code asc
         ) as record_recency_rank
     from renamed
 ),

@@ -10,8 +10,9 @@ renamed as (
         cast(order_id as bigint) as order_id,
         cast(product_id as bigint) as product_id,
         cast(quantity as integer) as quantity,
-        cast(unit_price as double) as unit_price,
-        coalesce(cast(discount_amount as double), 0) as discount_amount,
+        -- Money is exact decimal so sums do not depend on the order rows are added in.
+        cast(unit_price as decimal(18, 4)) as unit_price,
+        coalesce(cast(discount_amount as decimal(18, 4)), 0) as discount_amount,
         row_number() over (partition by order_line_id order by order_id) as key_rank
     from source
 ),
