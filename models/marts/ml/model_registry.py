@@ -33,10 +33,13 @@ def model(dbt, session):
                 label_column=LABEL_COLUMNS[task],
             )
         )
+    # dbt finds config keys by reading dbt.config.get calls; one nested in a method chain
+    # is missed, so each read stands on its own.
+    retrain = dbt.config.get("retrain")
     return new_registry_rows(
         inputs,
         existing,
-        retrain=str(dbt.config.get("retrain")).lower() == "true",
+        retrain=str(retrain).lower() == "true",
         model_dir=Path(dbt.config.get("model_dir")),
         seed=int(dbt.config.get("training_seed")),
         max_training_rows=int(dbt.config.get("max_training_rows")),
