@@ -7,8 +7,8 @@ with
 counted_{{ table_name }} as (
     select
         '{{ table_name }}' as source_table,
-        (select count(*) from {{ raw_source(table_name) }} as raw_rows) as raw_rows,
-        (select count(*) from {{ ref(table_name) }} as clean_rows) as clean_rows,
+        (select count(*) from {{ raw_source(table_name) }}) as raw_rows,
+        (select count(*) from {{ ref(table_name) }}) as clean_rows,
         (
             select count(*)
             from {{ ref('quarantined_rows') }} as quarantined
