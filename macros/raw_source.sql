@@ -13,13 +13,26 @@
     {{- return(switches.get(table_name)) -}}
 {%- endmacro %}
 
+{% macro is_switch_enabled(switch) -%}
+    {#- An optional source is on unless enabled_sources sets its switch to false. -#}
+    {{- return(var('enabled_sources', {}).get(switch, true) not in [false, 'false', 'False', 0]) -}}
+{%- endmacro %}
+
+{% macro enabled_source_switches() -%}
+    {#- Every switch of enabled_sources that is on. -#}
+    {%- set switches = [] -%}
+    {%- for switch in ['subscriptions', 'sessions', 'email', 'support', 'offers', 'consents',
+        'contract_exceptions'] -%}
+        {%- if is_switch_enabled(switch) -%}
+            {%- do switches.append(switch) -%}
+        {%- endif -%}
+    {%- endfor -%}
+    {{- return(switches) -}}
+{%- endmacro %}
+
 {% macro is_source_enabled(table_name) -%}
     {%- set switch = optional_source_switch(table_name) -%}
-    {%- if switch is none -%}
-        {{- return(true) -}}
-    {%- endif -%}
-    {%- set enabled = var('enabled_sources', {}) -%}
-    {{- return(enabled.get(switch, true) in [true, 'true', 'True', 1]) -}}
+    {{- return(switch is none or is_switch_enabled(switch)) -}}
 {%- endmacro %}
 
 {% macro raw_source(table_name) -%}
@@ -34,6 +47,10 @@
 {%- endmacro %}
 
 {% macro empty_source_relation(table_name) -%}
+    {%- if not execute -%}
+        {#- Parsing: the graph is not loaded yet and nothing runs. -#}
+        {{- return('(select 1 as placeholder where 1 = 0)') -}}
+    {%- endif -%}
     {%- set node = graph.sources.values() | selectattr('source_name', 'equalto', 'raw')
         | selectattr('name', 'equalto', table_name) | first -%}
     (

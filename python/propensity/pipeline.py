@@ -44,6 +44,7 @@ def run_dbt(
     dbt = Path(sys.executable).with_name("dbt")
     command = [str(dbt), *arguments, "--project-dir", str(project_dir)]
     tail: deque[str] = deque(maxlen=ERROR_CONTEXT_LINES)
+    # From dbt's first error line on: the lines after it name the model, column or row.
     errors: list[str] = []
     with subprocess.Popen(
         command,
@@ -58,7 +59,7 @@ def run_dbt(
             if echo:
                 sys.stdout.write(line)
             tail.append(line.rstrip())
-            if "error" in line.lower():
+            if (errors or "error" in line.lower()) and len(errors) < ERROR_CONTEXT_LINES:
                 errors.append(line.rstrip())
     if process.returncode != 0:
         detail = "\n".join(errors or tail)

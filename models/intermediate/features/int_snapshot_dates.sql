@@ -9,14 +9,14 @@ orders as (
 ),
 
 as_of as (
-    select
     {%- if var('as_of_date') %}
-        cast('{{ var("as_of_date") }}' as date) as as_of_date
-        {%- else %}
+    select cast('{{ var("as_of_date") }}' as date) as as_of_date
+    {%- else %}
+    select
         cast({{ dbt.dateadd('month', 1, dbt.date_trunc('month', 'max(ordered_at)')) }} as date)
             as as_of_date
-    {%- endif %}
     from orders
+    {%- endif %}
 ),
 
 digits as (

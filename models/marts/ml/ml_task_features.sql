@@ -16,11 +16,7 @@ enabled as (
     from task_features
     where
         source_switch is null
-        {%- for switch, enabled in var('enabled_sources').items() %}
-        {%- if enabled in [true, 'true', 'True', 1] %}
-        or source_switch = '{{ switch }}'
-        {%- endif %}
-        {%- endfor %}
+        or source_switch in ('{{ enabled_source_switches() | join("', '") }}')
 )
 
 select * from enabled
