@@ -53,6 +53,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     arguments = build_parser().parse_args(argv)
     try:
         if arguments.command == "generate":
+            from propensity.demo import describe_generation
             from propensity.generate import generate
 
             summary = generate(
@@ -63,7 +64,7 @@ def main(argv: Sequence[str] | None = None) -> int:
                 months=arguments.months,
                 truth_dir=arguments.truth_out,
             )
-            print(summary)
+            print(describe_generation(summary))
         elif arguments.command == "build":
             from propensity.pipeline import run_dbt
 

@@ -9,7 +9,7 @@ from pathlib import Path
 import duckdb
 
 from propensity.export import ExportSummary, export_campaign
-from propensity.generate import generate
+from propensity.generate import GenerationSummary, generate
 from propensity.pipeline import PROJECT_DIR, run_dbt
 
 DEMO_CAMPAIGN = "upsell_upgrade_nov"
@@ -39,7 +39,7 @@ def run_demo(customers: int, seed: int, paths: DemoPaths | None = None) -> Expor
     if paths.raw_dir.exists():
         shutil.rmtree(paths.raw_dir)
     summary = generate(out_dir=paths.raw_dir, customers=customers, seed=seed)
-    print(f"generated {customers:,} customers into {paths.raw_dir} ({summary})")
+    print(describe_generation(summary))
     run_dbt(["build"], warehouse=paths.warehouse, raw_dir=paths.raw_dir)
     exported = export_campaign(paths.warehouse, DEMO_CAMPAIGN, "csv", paths.export_file)
     print(describe_warehouse(paths.warehouse))
@@ -48,6 +48,17 @@ def run_demo(customers: int, seed: int, paths: DemoPaths | None = None) -> Expor
         f"({exported.control_rows_left_out:,} control customers held out) to {exported.path}"
     )
     return exported
+
+
+def describe_generation(summary: GenerationSummary) -> str:
+    """One paragraph on what the generator wrote."""
+    rows = sum(summary.row_counts.values())
+    return (
+        f"generated {summary.customers:,} customers (seed {summary.seed}, "
+        f"{summary.start_date} to {summary.end_date}): {rows:,} rows in "
+        f"{len(summary.row_counts)} tables under {summary.out_dir}; true probabilities in "
+        f"{summary.truth_path}; monthly up-sell rate {summary.observed_upsell_rate:.2%}"
+    )
 
 
 def describe_warehouse(warehouse: Path) -> str:
