@@ -22,16 +22,7 @@ suppressions as (
 ),
 
 scores as (
-    {% for task in var('tasks') %}
-    select
-        customer_id,
-        snapshot_date,
-        score,
-        model_version,
-        '{{ task }}' as task
-    from {{ ref(task ~ '_scores') }}
-    {{ 'union all' if not loop.last }}
-    {% endfor %}
+    {{ task_scores() }}
 ),
 
 scores_ranked as (

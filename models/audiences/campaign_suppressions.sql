@@ -29,11 +29,7 @@ contract_exceptions as (
 ),
 
 scores as (
-    {% for task in var('tasks') %}
-    select customer_id, snapshot_date, '{{ task }}' as task
-    from {{ ref(task ~ '_scores') }}
-    {{ 'union all' if not loop.last }}
-    {% endfor %}
+    {{ task_scores() }}
 ),
 
 consent_in_force as (
