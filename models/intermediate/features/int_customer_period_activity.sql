@@ -64,12 +64,12 @@ periods as (
     select
         customer_id,
         snapshot_date,
-        sum(purchases_count) as purchases_count,
-        sum(purchases_amount) as purchases_amount,
+        cast(sum(purchases_count) as bigint) as purchases_count,
+        cast(sum(purchases_amount) as decimal(18, 4)) as purchases_amount,
         min(first_ordered_at) as first_ordered_at,
         max(last_ordered_at) as last_ordered_at,
         max(last_purchase_sequence) as last_purchase_sequence,
-        sum(upsell_offers_count) as upsell_offers_count,
+        cast(sum(upsell_offers_count) as bigint) as upsell_offers_count,
         max(last_upsell_offer_at) as last_upsell_offer_at
     from unioned
     group by 1, 2

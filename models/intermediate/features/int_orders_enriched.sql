@@ -41,7 +41,7 @@ order_totals as (
         order_id,
         sum(line_amount) as order_value,
         count(*) as lines_count,
-        sum(case when is_return then 1 else 0 end) as returned_lines_count
+        cast(sum(case when is_return then 1 else 0 end) as bigint) as returned_lines_count
     from lines_with_category
     group by order_id
 ),

@@ -1,11 +1,13 @@
 {#- One row per customer and snapshot date: every signal the seeds name, each computed only
     from events strictly before the snapshot date. Cumulative features roll the period
     aggregates forward; window features come from the daily pre-aggregates. -#}
+{#- (measure, running aggregate, type): running sums are cast back from the 128-bit types
+    sums widen to. -#}
 {%- set cumulative_measures = [
-    ('purchases_count', 'sum'), ('purchases_amount', 'sum'),
-    ('first_ordered_at', 'min'), ('last_ordered_at', 'max'),
-    ('last_purchase_sequence', 'max'), ('upsell_offers_count', 'sum'),
-    ('last_upsell_offer_at', 'max'),
+    ('purchases_count', 'sum', 'bigint'), ('purchases_amount', 'sum', 'decimal(18, 4)'),
+    ('first_ordered_at', 'min', 'timestamp'), ('last_ordered_at', 'max', 'timestamp'),
+    ('last_purchase_sequence', 'max', 'bigint'), ('upsell_offers_count', 'sum', 'bigint'),
+    ('last_upsell_offer_at', 'max', 'timestamp'),
 ] %}
 
 with
@@ -51,8 +53,9 @@ rolled as (
         customer_grid.customer_id,
         customer_grid.snapshot_date,
         customer_grid.is_as_of_snapshot,
-        {% for measure, aggregate in cumulative_measures -%}
-        {{ aggregate }}(period_activity.{{ measure }}) over customer_history as cumulative_{{ measure }},
+        {% for measure, aggregate, data_type in cumulative_measures -%}
+        cast({{ aggregate }}(period_activity.{{ measure }}) over customer_history as {{ data_type }})
+            as cumulative_{{ measure }},
         {% endfor -%}
         customer_grid.signed_up_at
     from customer_grid
