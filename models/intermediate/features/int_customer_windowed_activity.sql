@@ -26,9 +26,10 @@ windowed as (
             {{ dbt.datediff('daily.activity_date', 'snapshots.snapshot_date', 'day') }} <= 30,
             false
         ) as is_within_30d,
-        {%- for measure in measures_30d + measures_90d_only %}
-        daily.{{ measure }}{{ ',' if not loop.last }}
-        {%- endfor %}
+        {% for measure in measures_30d + measures_90d_only -%}
+        daily.{{ measure }},
+        {% endfor -%}
+        daily.activity_date
     from daily
     inner join snapshots
         on
