@@ -112,6 +112,13 @@ def change_events_after(raw: RawCopy, chosen: pd.DataFrame, utc) -> None:
     completed = (orders["order_status"] == "completed").fillna(False).astype(bool)
     refunded = after & completed & (orders.index % 3 == 0)
     orders.loc[refunded, "order_status"] = "refunded"
+    # Orders placed before S by the chosen customers, refunded or cancelled later: the raw
+    # status carries no date, so the change is news from after S and must not move features.
+    placed_before = ~after & completed & orders["customer_id"].isin(customers).fillna(False)
+    assert placed_before.sum() > 20
+    orders.loc[placed_before, "order_status"] = np.where(
+        orders.index[placed_before] % 2 == 0, "refunded", "cancelled"
+    )
     raw.write("orders", orders, orders_schema)
     raw.append("orders", new_orders)
 

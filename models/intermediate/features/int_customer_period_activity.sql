@@ -1,10 +1,9 @@
-{#- Orders and offers bucketed once into the snapshot period they fall in (the events
+{#- Orders (every order placed; see int_orders_enriched) and offers bucketed once into the snapshot period they fall in (the events
     since the previous snapshot): rolled up cumulatively in the feature snapshots. -#}
 with
 
 orders as (
     select * from {{ ref('int_orders_enriched') }}
-    where is_purchase
 ),
 
 offers as (

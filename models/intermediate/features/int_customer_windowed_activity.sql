@@ -2,7 +2,7 @@
     the few snapshots whose 90-day window holds it, so the cost grows with events, not with
     events x snapshots. Only the measures used are carried through the join. -#}
 {%- set measures_30d = [
-    'purchases_count', 'refunds_count', 'sessions_count', 'product_clicks_count',
+    'purchases_count', 'sessions_count', 'product_clicks_count',
     'page_views_count', 'email_sends_count', 'email_opens_count', 'email_clicks_count',
     'tickets_opened_count', 'tickets_escalated_count',
 ] -%}

@@ -1,5 +1,7 @@
-{#- One row per clean order with its net value, its main category, and for purchases
-    (completed orders) the purchase sequence and the value trend over the last 3. -#}
+{#- One row per clean order with its net value, its main category, its sequence among the
+    customer's orders and the value trend over the last 3. Every order counts from the
+    moment it was placed, whatever its status: the contract carries no time for a refund or
+    a cancellation, so a status read today could be news from after a snapshot. -#}
 with
 
 orders as (
@@ -57,8 +59,7 @@ orders_valued as (
         coalesce(order_totals.order_value, 0) as order_value,
         coalesce(order_totals.lines_count, 0) as lines_count,
         coalesce(order_totals.returned_lines_count, 0) as returned_lines_count,
-        category_ranked.category as main_category,
-        orders.order_status = 'completed' as is_purchase
+        category_ranked.category as main_category
     from orders
     left join order_totals on orders.order_id = order_totals.order_id
     left join category_ranked
@@ -81,7 +82,6 @@ purchases_sequenced as (
             rows between 2 preceding and current row
         ) as order_value_avg_last_3
     from orders_valued
-    where is_purchase
 ),
 
 final as (

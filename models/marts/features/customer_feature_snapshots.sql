@@ -34,7 +34,6 @@ subscription_snapshots as (
 
 orders as (
     select * from {{ ref('int_orders_enriched') }}
-    where is_purchase
 ),
 
 customer_grid as (
@@ -119,7 +118,6 @@ features as (
         last_purchase.main_category as last_order_category,
         coalesce(windowed_activity.purchases_count_30d, 0) as orders_count_30d,
         coalesce(windowed_activity.purchases_count_90d, 0) as orders_count_90d,
-        coalesce(windowed_activity.refunds_count_30d, 0) as refunds_count_30d,
 
         -- engagement
         coalesce(windowed_activity.sessions_count_30d, 0) as sessions_count_30d,
