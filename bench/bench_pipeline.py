@@ -56,7 +56,7 @@ except ImportError:  # not installed: use the source tree
     sys.path.insert(0, str(PROJECT_DIR / "python"))
 
 from propensity.export import export_campaign  # noqa: E402
-from propensity.generate import generate  # noqa: E402
+from propensity.generate import TABLES, generate  # noqa: E402
 from propensity.pipeline import run_dbt  # noqa: E402
 
 CAMPAIGN = "upsell_upgrade_nov"
@@ -349,22 +349,7 @@ def count_rows(connection: duckdb.DuckDBPyConnection, relation: str) -> int | No
 
 
 # The clean marts: one per raw table of the source contract.
-RAW_TABLES = frozenset(
-    {
-        "customers",
-        "products",
-        "subscriptions",
-        "plan_changes",
-        "orders",
-        "order_lines",
-        "sessions",
-        "email_events",
-        "support_tickets",
-        "offers",
-        "consents",
-        "contract_exceptions",
-    }
-)
+RAW_TABLES = frozenset(TABLES)
 
 
 def schema_tables(connection: duckdb.DuckDBPyConnection, schema: str) -> list[str]:
