@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import json
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import UTC, date, datetime
 from pathlib import Path
 
@@ -63,7 +63,6 @@ class TrainedModel:
     onnx_path: Path
     onnx_sha256: str
     scoring_sql: str
-    candidates: list[str] = field(default_factory=list)
 
     def registry_row(self) -> dict[str, object]:
         """The row this model adds to the model registry table."""
@@ -193,7 +192,7 @@ def train_task(frame: pd.DataFrame, config: TrainingConfig, version_number: int)
     onnx_bytes = export_onnx(fitted[chosen], len(config.feature_columns))
     sha256 = hashlib.sha256(onnx_bytes).hexdigest()
     model_version = f"{config.task}-v{version_number}"
-    onnx_path = config.model_dir / config.task / f"{model_version}.onnx"
+    onnx_path = config.model_dir.resolve() / config.task / f"{model_version}.onnx"
     onnx_path.parent.mkdir(parents=True, exist_ok=True)
     onnx_path.write_bytes(onnx_bytes)
     scorer = compile_onnx(onnx.load_from_string(onnx_bytes), config.feature_columns)
@@ -216,5 +215,4 @@ def train_task(frame: pd.DataFrame, config: TrainingConfig, version_number: int)
         onnx_path=onnx_path,
         onnx_sha256=sha256,
         scoring_sql=scorer.select_sql(FEATURES_PLACEHOLDER, PASSTHROUGH_COLUMNS),
-        candidates=sorted(metrics),
     )
