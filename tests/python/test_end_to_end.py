@@ -633,6 +633,19 @@ def test_second_build_reuses_the_registered_model(built, dbt, tmp_path):
     assert not (tmp_path / "models").exists(), "nothing was trained, so no ONNX file was written"
 
 
+def test_full_refresh_keeps_the_model_registry(built, dbt, tmp_path):
+    warehouse = dbt.copy_warehouse(built.warehouse, tmp_path / "refresh.duckdb")
+    original_registry = dbt.rows(built.warehouse, REGISTRY_SQL)
+    dbt.run(
+        ["build", "--select", "model_registry+", "--full-refresh"],
+        warehouse=warehouse,
+        raw_dir=built.raw_dir,
+        variables={"model_dir": str(tmp_path / "models")},
+    )
+    assert dbt.rows(warehouse, REGISTRY_SQL) == original_registry
+    assert not (tmp_path / "models").exists(), "a full refresh must not retrain"
+
+
 def test_retrain_registers_upsell_v2_and_pinning_brings_back_v1(built, dbt, tmp_path):
     warehouse = dbt.copy_warehouse(built.warehouse, tmp_path / "retrain.duckdb")
     model_dir = tmp_path / "models"
