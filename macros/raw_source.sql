@@ -1,6 +1,6 @@
-{% macro optional_source_switch(table_name) -%}
-    {#- The enabled_sources key that switches a raw table; none for required tables. -#}
-    {%- set switches = {
+{% macro source_switches() -%}
+    {#- Each optional raw table and the enabled_sources key that switches it. -#}
+    {{- return({
         'subscriptions': 'subscriptions',
         'plan_changes': 'subscriptions',
         'sessions': 'sessions',
@@ -9,8 +9,12 @@
         'offers': 'offers',
         'consents': 'consents',
         'contract_exceptions': 'contract_exceptions',
-    } -%}
-    {{- return(switches.get(table_name)) -}}
+    }) -}}
+{%- endmacro %}
+
+{% macro optional_source_switch(table_name) -%}
+    {#- The enabled_sources key that switches a raw table; none for required tables. -#}
+    {{- return(source_switches().get(table_name)) -}}
 {%- endmacro %}
 
 {% macro is_switch_enabled(switch) -%}
@@ -21,8 +25,7 @@
 {% macro enabled_source_switches() -%}
     {#- Every switch of enabled_sources that is on. -#}
     {%- set switches = [] -%}
-    {%- for switch in ['subscriptions', 'sessions', 'email', 'support', 'offers', 'consents',
-        'contract_exceptions'] -%}
+    {%- for switch in source_switches().values() | unique -%}
         {%- if is_switch_enabled(switch) -%}
             {%- do switches.append(switch) -%}
         {%- endif -%}
