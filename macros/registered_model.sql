@@ -1,6 +1,24 @@
+{% macro promoted_version(task) -%}
+    {#- The version `propensity models promote/rollback` last put in use for a task, from the
+        ml.model_promotions log the CLI keeps; none when nothing was ever promoted. -#}
+    {%- set promotions = adapter.get_relation(target.database, 'ml', 'model_promotions') -%}
+    {%- if promotions is none -%}
+        {{- return(none) -}}
+    {%- endif -%}
+    {%- set query -%}
+        select model_version from {{ promotions }}
+        where task = '{{ task }}'
+        order by acted_at desc, promotion_id desc
+        limit 1
+    {%- endset -%}
+    {%- set rows = run_query(query).rows -%}
+    {{- return(rows[0][0] if rows | length else none) -}}
+{%- endmacro %}
+
 {% macro registered_model(task) -%}
     {#- The registry row a task scores with: the version pinned in var model_versions, else
-        the newest. None when the task has no model (for example its source is off). -#}
+        the promoted one, else the newest. None when the task has no model (for example its
+        source is off). -#}
     {%- if not execute -%}
         {{- return(none) -}}
     {%- endif -%}
@@ -8,7 +26,7 @@
     {%- if adapter.get_relation(registry.database, registry.schema, registry.identifier) is none -%}
         {{- return(none) -}}
     {%- endif -%}
-    {%- set pinned = var('model_versions', {}).get(task) -%}
+    {%- set pinned = var('model_versions', {}).get(task) or promoted_version(task) -%}
     {%- set query -%}
         select model_version, feature_columns, scoring_sql
         from {{ registry }}
@@ -21,7 +39,8 @@
     {%- if rows | length == 0 -%}
         {%- if pinned -%}
             {{ exceptions.raise_compiler_error(
-                "model_versions pins " ~ task ~ " to " ~ pinned ~ ", which is not in the model registry") }}
+                "Task " ~ task ~ " is set to " ~ pinned ~ " (var model_versions, or propensity models"
+                ~ " promote), which is not in the model registry") }}
         {%- endif -%}
         {{- return(none) -}}
     {%- endif -%}

@@ -42,10 +42,53 @@ def build_parser() -> argparse.ArgumentParser:
         "--include-control", action="store_true", help="also write the control group rows"
     )
 
+    models = commands.add_parser("models", help="list, compare, promote, roll back versions")
+    actions = models.add_subparsers(dest="action", required=True)
+    listing = actions.add_parser("list", help="every registered version; * marks the one in use")
+    listing.add_argument("--task", default=None)
+    compare = actions.add_parser("compare", help="two versions' metrics side by side")
+    compare.add_argument("first")
+    compare.add_argument("second")
+    promote = actions.add_parser("promote", help="put a version in use (from the next build)")
+    promote.add_argument("version")
+    rollback = actions.add_parser("rollback", help="back to the version in use before this one")
+    rollback.add_argument("--task", required=True)
+    for action in (listing, compare, promote, rollback):
+        action.add_argument("--warehouse", type=Path, default=DEFAULT_WAREHOUSE)
+
     demo = commands.add_parser("demo", help="generate, build and export the demo")
     demo.add_argument("--customers", type=int, default=20_000)
     demo.add_argument("--seed", type=int, default=42)
     return parser
+
+
+RESCORE_HINT = "scores change at the next build: propensity build (or dbt build)"
+
+
+def run_models_command(arguments: argparse.Namespace) -> None:
+    """The models subcommands: list, compare, promote, rollback."""
+    from propensity import models
+
+    if arguments.action == "list":
+        versions = models.list_versions(arguments.warehouse, arguments.task)
+        if not versions:
+            print("no registered models")
+        for version in versions:
+            print(
+                f"{'*' if version.is_in_use else ' '} {version.model_version:<14} "
+                f"{version.model_family:<24} ROC-AUC {version.validation_roc_auc:.4f}  "
+                f"PR-AUC {version.validation_pr_auc:.4f}  {version.training_rows:>10,} rows  "
+                f"{version.training_window}  trained {version.trained_at:%Y-%m-%d %H:%M}  "
+                f"sha256 {version.onnx_sha256[:12]}"
+            )
+    elif arguments.action == "compare":
+        print(models.compare_versions(arguments.warehouse, arguments.first, arguments.second))
+    elif arguments.action == "promote":
+        task = models.promote(arguments.warehouse, arguments.version)
+        print(f"{task}: {arguments.version} promoted; {RESCORE_HINT}")
+    elif arguments.action == "rollback":
+        version = models.rollback(arguments.warehouse, arguments.task)
+        print(f"{arguments.task}: rolled back to {version}; {RESCORE_HINT}")
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -86,6 +129,8 @@ def main(argv: Sequence[str] | None = None) -> int:
                 f"wrote {exported.rows:,} rows of {exported.campaign_id} to {exported.path}"
                 f" ({exported.control_rows_left_out:,} control rows left out)"
             )
+        elif arguments.command == "models":
+            run_models_command(arguments)
         elif arguments.command == "demo":
             from propensity.demo import run_demo
 

@@ -743,7 +743,8 @@ def test_pinning_an_unknown_model_version_fails_and_names_it(built, dbt, tmp_pat
             work_dir=work,
         )
     log = (work / "logs" / "dbt.log").read_text(errors="replace")
-    assert "model_versions pins upsell to upsell-v9, which is not in the model registry" in log
+    assert "Task upsell is set to upsell-v9 (var model_versions" in log
+    assert "which is not in the model registry" in log
 
 
 def break_the_newest_model(built, dbt, tmp_path):
