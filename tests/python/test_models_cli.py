@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import duckdb
 import pytest
 
 from propensity.cli import main
 from propensity.models import RegistryError, compare_versions, list_versions, promote
+from propensity.pipeline import DbtRunError
 
 SCORED_VERSIONS_SQL = "select distinct model_version from ml.upsell_scores"
 AUDIENCE_VERSIONS_SQL = "select distinct model_version from audiences.campaign_audiences"
@@ -78,3 +80,39 @@ def test_unknown_versions_and_lone_versions_are_refused(built, dbt, tmp_path, ca
         promote(warehouse, "upsell-v9")
     assert main(["models", "rollback", "--task", "upsell", "--warehouse", str(warehouse)]) == 1
     assert "upsell-v1 is the only version" in capsys.readouterr().err
+
+
+def age_models(warehouse, days_by_version: dict[str, int]) -> None:
+    with duckdb.connect(str(warehouse)) as connection:
+        for version, days in days_by_version.items():
+            connection.execute(
+                "update ml.model_registry set trained_at = "
+                "cast(current_timestamp as timestamp) - to_days(?) where model_version = ?",
+                [days, version],
+            )
+
+
+def test_model_age_warns_past_60_days_and_fails_past_90(built, dbt, tmp_path, two_versions):
+    warehouse = two_versions
+    # Only the version in use counts: an old upsell-v1 beside a fresh upsell-v2 is fine.
+    age_models(warehouse, {"upsell-v1": 400, "upsell-v2": 10})
+    arguments = ["test", "--select", "model_registry"]
+    variables = {"model_dir": str(tmp_path / "models")}
+    work = dbt.run(arguments, warehouse=warehouse, raw_dir=built.raw_dir, variables=variables)
+    assert "WARN=0 ERROR=0" in (work / "logs" / "dbt.log").read_text(errors="replace")
+
+    age_models(warehouse, {"upsell-v2": 70})
+    work = dbt.run(arguments, warehouse=warehouse, raw_dir=built.raw_dir, variables=variables)
+    log = (work / "logs" / "dbt.log").read_text(errors="replace")
+    assert "WARN 1 model_in_use_younger_than_warn_days" in log
+    assert "WARN=1 ERROR=0" in log
+
+    age_models(warehouse, {"upsell-v2": 100})
+    with pytest.raises(DbtRunError, match="model_in_use_younger_than_fail_days"):
+        dbt.run(arguments, warehouse=warehouse, raw_dir=built.raw_dir, variables=variables)
+
+    # Promoting the old version puts it in use, and its age fails the build.
+    age_models(warehouse, {"upsell-v2": 10})
+    promote(warehouse, "upsell-v1")
+    with pytest.raises(DbtRunError, match="model_in_use_younger_than_fail_days"):
+        dbt.run(arguments, warehouse=warehouse, raw_dir=built.raw_dir, variables=variables)
