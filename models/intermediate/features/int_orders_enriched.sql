@@ -68,36 +68,40 @@ orders_valued as (
             and category_ranked.category_rank = 1
 ),
 
-purchases_sequenced as (
+orders_sequenced as (
     select
-        order_id,
-        row_number() over (
-            partition by customer_id order by ordered_at, order_id
-        ) as purchase_sequence,
-        lag(order_value, 2) over (
-            partition by customer_id order by ordered_at, order_id
-        ) as order_value_two_before,
+        *,
+        row_number() over customer_orders as purchase_sequence,
+        lag(order_value, 2) over customer_orders as order_value_two_before,
         avg(order_value) over (
-            partition by customer_id order by ordered_at, order_id
-            rows between 2 preceding and current row
+            customer_orders rows between 2 preceding and current row
         ) as order_value_avg_last_3
     from orders_valued
+    window customer_orders as (partition by customer_id order by ordered_at, order_id)
 ),
 
 final as (
     select
-        orders_valued.*,
-        purchases_sequenced.purchase_sequence,
-        -- Least-squares slope of the last 3 purchase values, relative to their mean:
+        order_id,
+        customer_id,
+        ordered_at,
+        ordered_date,
+        order_status,
+        sales_channel,
+        order_value,
+        lines_count,
+        returned_lines_count,
+        main_category,
+        purchase_sequence,
+        -- Least-squares slope of the last 3 order values, relative to their mean:
         -- +0.5 means each order is worth about half the average more than the one before.
         case
-            when purchases_sequenced.purchase_sequence >= 3
+            when purchase_sequence >= 3
                 then
-                    (orders_valued.order_value - purchases_sequenced.order_value_two_before)
-                    / 2.0 / nullif(purchases_sequenced.order_value_avg_last_3, 0)
+                    (order_value - order_value_two_before)
+                    / 2.0 / nullif(order_value_avg_last_3, 0)
         end as order_value_momentum_last_3
-    from orders_valued
-    left join purchases_sequenced on orders_valued.order_id = purchases_sequenced.order_id
+    from orders_sequenced
 )
 
 select * from final
