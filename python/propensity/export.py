@@ -83,13 +83,13 @@ def export_campaign(
                 f"unknown campaign {campaign_id!r}; campaigns: {', '.join(campaigns) or 'none'}"
             )
         parameters = {"campaign_id": campaign_id, "include_control": include_control}
-        relation = connection.sql(EXPORT_QUERY, params=parameters)
+        # Run the query once; the file and the row count come from the same result.
+        audience = connection.sql(EXPORT_QUERY, params=parameters).to_arrow_table()
         out.parent.mkdir(parents=True, exist_ok=True)
         if file_format == "csv":
-            relation.write_csv(str(out), header=True)
+            connection.from_arrow(audience).write_csv(str(out), header=True)
         else:
-            relation.write_parquet(str(out))
-        rows = connection.execute(f"select count(*) from ({EXPORT_QUERY})", parameters).fetchone()
+            connection.from_arrow(audience).write_parquet(str(out))
         control = connection.execute(
             "select count(*) from audiences.campaign_audiences "
             "where campaign_id = $campaign_id and experiment_group = 'control'",
@@ -98,6 +98,6 @@ def export_campaign(
     return ExportSummary(
         campaign_id=campaign_id,
         path=out,
-        rows=int(rows[0]),
+        rows=audience.num_rows,
         control_rows_left_out=0 if include_control else int(control[0]),
     )
