@@ -38,27 +38,24 @@ class ModelVersion:
     is_in_use: bool
 
 
+def _has_ml_table(connection: duckdb.DuckDBPyConnection, name: str) -> bool:
+    return bool(
+        connection.execute(
+            "select count(*) from information_schema.tables "
+            "where table_schema = 'ml' and table_name = ?",
+            [name],
+        ).fetchall()[0][0]
+    )
+
+
 def _connect(warehouse: Path, *, read_only: bool) -> duckdb.DuckDBPyConnection:
     if not warehouse.exists():
         raise RegistryError(f"no warehouse at {warehouse}: run `make demo` or `dbt build` first")
     connection = duckdb.connect(str(warehouse), read_only=read_only)
-    registry = connection.execute(
-        "select count(*) from information_schema.tables "
-        "where table_schema = 'ml' and table_name = 'model_registry'"
-    ).fetchall()[0][0]
-    if not registry:
+    if not _has_ml_table(connection, "model_registry"):
         connection.close()
         raise RegistryError(f"{warehouse} has no ml.model_registry: run `dbt build` first")
     return connection
-
-
-def _has_promotions(connection: duckdb.DuckDBPyConnection) -> bool:
-    return bool(
-        connection.execute(
-            "select count(*) from information_schema.tables "
-            "where table_schema = 'ml' and table_name = 'model_promotions'"
-        ).fetchall()[0][0]
-    )
 
 
 def _versions_of(connection: duckdb.DuckDBPyConnection, task: str) -> list[str]:
@@ -73,7 +70,7 @@ def _versions_of(connection: duckdb.DuckDBPyConnection, task: str) -> list[str]:
 
 def _promotion_history(connection: duckdb.DuckDBPyConnection, task: str) -> list[str]:
     """The versions promoted for a task, most recent first."""
-    if not _has_promotions(connection):
+    if not _has_ml_table(connection, "model_promotions"):
         return []
     rows = connection.execute(
         f"select model_version from {PROMOTIONS_TABLE} where task = ? "
@@ -102,7 +99,7 @@ def list_versions(warehouse: Path, task: str | None = None) -> list[ModelVersion
             "where ? is null or task = ? order by task, trained_at, model_version",
             [task, task],
         ).fetchall()
-        in_use = {row[1]: version_in_use(connection, row[1]) for row in rows}
+        in_use = {task: version_in_use(connection, task) for task in {row[1] for row in rows}}
     return [
         ModelVersion(
             model_version=version,
