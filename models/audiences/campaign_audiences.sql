@@ -1,6 +1,8 @@
 {#- The campaign audiences: one row per customer in each active campaign, ready to send.
     Scores are ranked into deciles over the task's whole scored population; suppressed
-    customers are removed; the campaign's audience rule picks who is in; next-best-action
+    customers are removed; the campaign's audience rule picks who is in (by score, or every
+    customer with a positive expected profit: score x value x margin - cost per contact), at
+    most max_contacts of them; next-best-action
     rules choose the action; a hash of customer and campaign assigns the control group. -#}
 with
 
@@ -39,12 +41,15 @@ candidates as (
         campaigns.channel as campaign_channel,
         campaigns.audience_rule,
         campaigns.audience_rule_value,
+        campaigns.max_contacts,
         campaigns.holdout_percent,
         scores_ranked.customer_id,
         scores_ranked.snapshot_date,
         scores_ranked.model_version,
         scores_ranked.score,
-        scores_ranked.decile
+        scores_ranked.decile,
+        scores_ranked.score * campaigns.value_per_conversion * campaigns.margin_rate
+        - campaigns.cost_per_contact as expected_profit
     from campaigns
     inner join scores_ranked on campaigns.task = scores_ranked.task
     where not exists (
@@ -77,6 +82,13 @@ selected as (
             and audience_rank <= ceil(candidates_count * audience_rule_value / 100.0)
         )
         or (audience_rule = 'min_score' and score >= audience_rule_value)
+        or (audience_rule = 'max_profit' and expected_profit > 0)
+),
+
+within_capacity as (
+    select *
+    from selected
+    where max_contacts is null or audience_rank <= max_contacts
 ),
 
 banded as (
@@ -92,7 +104,7 @@ banded as (
         segments.is_high_value,
         segments.is_engagement_driven,
         segments.last_order_category
-    from selected
+    from within_capacity as selected
     inner join segments
         on
             selected.customer_id = segments.customer_id
@@ -128,6 +140,7 @@ final as (
         banded.snapshot_date,
         banded.model_version,
         banded.score,
+        banded.expected_profit,
         banded.decile,
         banded.band,
         banded.segment,

@@ -48,7 +48,8 @@ def _has_ml_table(connection: duckdb.DuckDBPyConnection, name: str) -> bool:
     )
 
 
-def _connect(warehouse: Path, *, read_only: bool) -> duckdb.DuckDBPyConnection:
+def connect_registry(warehouse: Path, *, read_only: bool) -> duckdb.DuckDBPyConnection:
+    """Open the warehouse, refusing one without a warehouse file or an ml.model_registry."""
     if not warehouse.exists():
         raise RegistryError(f"no warehouse at {warehouse}: run `make demo` or `dbt build` first")
     connection = duckdb.connect(str(warehouse), read_only=read_only)
@@ -91,7 +92,7 @@ def version_in_use(connection: duckdb.DuckDBPyConnection, task: str) -> str | No
 
 def list_versions(warehouse: Path, task: str | None = None) -> list[ModelVersion]:
     """Every registered version (of one task, or all), oldest first."""
-    with _connect(warehouse, read_only=True) as connection:
+    with connect_registry(warehouse, read_only=True) as connection:
         rows = connection.execute(
             "select model_version, task, model_family, trained_at, training_snapshot_start, "
             "training_snapshot_end, validation_snapshot, validation_roc_auc, "
@@ -149,9 +150,9 @@ def _registry_row(connection: duckdb.DuckDBPyConnection, version: str) -> tuple:
 
 def compare_versions(warehouse: Path, first: str, second: str) -> str:
     """A side-by-side table of two versions' validation metrics, window and features."""
-    with _connect(warehouse, read_only=True) as connection:
+    with connect_registry(warehouse, read_only=True) as connection:
         rows = [_registry_row(connection, version) for version in (first, second)]
-    metrics = [json.loads(row[2])[row[1]] for row in rows]
+    metrics = [json.loads(row[2])["model"] for row in rows]
     features = [json.loads(row[3]) for row in rows]
     width = max(len(first), len(second), 12)
     lines = [f"{'':<22} {first:>{width}} {second:>{width}} {'difference':>12}"]
@@ -188,7 +189,7 @@ def _record_promotion(
 
 def promote(warehouse: Path, version: str) -> str:
     """Put a registered version in use for its task; returns the task."""
-    with _connect(warehouse, read_only=False) as connection:
+    with connect_registry(warehouse, read_only=False) as connection:
         task = _registry_row(connection, version)[0]
         _record_promotion(connection, task, version, "promote")
     return task
@@ -196,7 +197,7 @@ def promote(warehouse: Path, version: str) -> str:
 
 def rollback(warehouse: Path, task: str) -> str:
     """Go back to the version in use before the current one; returns that version."""
-    with _connect(warehouse, read_only=False) as connection:
+    with connect_registry(warehouse, read_only=False) as connection:
         versions = _versions_of(connection, task)
         if not versions:
             raise RegistryError(f"task {task!r} has no registered model")

@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 import logging
-from dataclasses import dataclass
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import duckdb
@@ -28,10 +29,15 @@ REGISTRY_COLUMNS: dict[str, str] = {
     "validation_positives": "int64",
     "validation_roc_auc": "float64",
     "validation_pr_auc": "float64",
+    "calibration": "object",
     "metrics_json": "object",
+    "evaluation_json": "object",
     "onnx_path": "object",
     "onnx_sha256": "object",
+    "predictions_path": "object",
     "scoring_sql": "object",
+    "explanation_sql": "object",
+    "explanation_bias": "float64",
 }
 
 
@@ -43,6 +49,8 @@ class TaskTrainingInput:
     training_rows: duckdb.DuckDBPyRelation
     feature_columns: tuple[str, ...]
     label_column: str
+    baselines: Mapping[str, Sequence[str]] = field(default_factory=dict)
+    feature_descriptions: Mapping[str, str] = field(default_factory=dict)
 
 
 def empty_registry_frame() -> pd.DataFrame:
@@ -74,6 +82,8 @@ def new_registry_rows(
     model_dir: Path,
     seed: int,
     max_training_rows: int,
+    backtest_folds: int = 4,
+    calibration: str = "auto",
 ) -> pd.DataFrame:
     """Train every task that has no registered model (or all of them when retrain is set)."""
     rows = []
@@ -89,6 +99,10 @@ def new_registry_rows(
             label_column=task_input.label_column,
             model_dir=model_dir,
             seed=seed,
+            backtest_folds=backtest_folds,
+            calibration=calibration,
+            baselines=task_input.baselines,
+            feature_descriptions=task_input.feature_descriptions,
         )
         try:
             trained = train_task(frame, config, version_number=len(task_versions) + 1)
@@ -100,7 +114,7 @@ def new_registry_rows(
             task_input.task,
             trained.model_version,
             trained.model_family,
-            trained.metrics[trained.model_family]["pr_auc"],
+            trained.metrics["model"]["pr_auc"],
         )
         rows.append(trained.registry_row())
     if not rows:

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import hashlib
 import json
-from dataclasses import dataclass
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
 from datetime import UTC, date, datetime
 from pathlib import Path
 
@@ -15,16 +16,31 @@ from skl2onnx import to_onnx
 from skl2onnx.common.data_types import FloatTensorType
 from sklearn.ensemble import HistGradientBoostingClassifier
 from sklearn.impute import SimpleImputer
+from sklearn.inspection import permutation_importance
 from sklearn.linear_model import LogisticRegression
-from sklearn.metrics import average_precision_score, brier_score_loss, log_loss, roc_auc_score
+from sklearn.metrics import average_precision_score, log_loss
 from sklearn.pipeline import Pipeline
 from sklearn.preprocessing import StandardScaler
 
+from propensity.backtest import BacktestError, Fold, run_backtest
+from propensity.calibration import PlattCalibration, append_to_onnx, fit_platt
+from propensity.evaluate import score_metrics, summarise_evaluation
+from propensity.explain import compile_explainer
 from propensity.onnx_sql import compile_onnx
 
 # The relation name the stored scoring SQL reads from; the scoring model substitutes it.
 FEATURES_PLACEHOLDER = "__propensity_features__"
 PASSTHROUGH_COLUMNS = ("customer_id", "snapshot_date")
+# Columns of the training rows kept with the out-of-time predictions (segments for the
+# per-segment metrics).
+KEPT_COLUMNS = (
+    "customer_id",
+    "snapshot_date",
+    "lifecycle_segment",
+    "is_high_value",
+    "is_engagement_driven",
+)
+CALIBRATION_MODES = ("auto", "sigmoid", "none")
 
 
 class TrainingDataError(ValueError):
@@ -33,7 +49,7 @@ class TrainingDataError(ValueError):
 
 @dataclass(frozen=True)
 class TrainingConfig:
-    """What to train: the task, its features and label, and how."""
+    """What to train: the task, its features and label, and how it is evaluated."""
 
     task: str
     feature_columns: tuple[str, ...]
@@ -41,6 +57,18 @@ class TrainingConfig:
     model_dir: Path
     seed: int = 20261125
     snapshot_column: str = "snapshot_date"
+    # Rolling-origin backtest: the newest `backtest_folds` labelled snapshots are each tested
+    # by models fitted on every earlier snapshot; the newest one validates the registered model.
+    backtest_folds: int = 4
+    # "auto": Platt-calibrate when the map fitted on the earlier folds lowers the newest fold's
+    # log loss; "sigmoid": always; "none": never.
+    calibration: str = "auto"
+    # Baseline rules (name -> feature columns, "-" = small first) measured on the same rows.
+    baselines: Mapping[str, Sequence[str]] = field(default_factory=dict)
+    # The features in a marketer's words, for the importance table.
+    feature_descriptions: Mapping[str, str] = field(default_factory=dict)
+    importance_rows: int = 20_000
+    importance_repeats: int = 5
 
 
 @dataclass(frozen=True)
@@ -60,13 +88,18 @@ class TrainedModel:
     validation_rows: int
     validation_positives: int
     metrics: dict[str, dict[str, float]]
+    calibration: str
+    evaluation: dict[str, object]
     onnx_path: Path
     onnx_sha256: str
+    predictions_path: Path
     scoring_sql: str
+    explanation_sql: str
+    explanation_bias: float
 
     def registry_row(self) -> dict[str, object]:
         """The row this model adds to the model registry table."""
-        chosen = self.metrics[self.model_family]
+        chosen = self.metrics["model"]
         return {
             "model_version": self.model_version,
             "task": self.task,
@@ -82,10 +115,15 @@ class TrainedModel:
             "validation_positives": self.validation_positives,
             "validation_roc_auc": chosen["roc_auc"],
             "validation_pr_auc": chosen["pr_auc"],
+            "calibration": self.calibration,
             "metrics_json": json.dumps(self.metrics, sort_keys=True),
+            "evaluation_json": json.dumps(self.evaluation, sort_keys=True, default=str),
             "onnx_path": str(self.onnx_path),
             "onnx_sha256": self.onnx_sha256,
+            "predictions_path": str(self.predictions_path),
             "scoring_sql": self.scoring_sql,
+            "explanation_sql": self.explanation_sql,
+            "explanation_bias": self.explanation_bias,
         }
 
 
@@ -118,36 +156,6 @@ def candidate_models(seed: int) -> dict[str, Pipeline]:
     }
 
 
-def classification_metrics(labels: np.ndarray, scores: np.ndarray) -> dict[str, float]:
-    """ROC-AUC, PR-AUC, log loss, Brier score, base rate and top-decile lift."""
-    labels = labels.astype(int)
-    base_rate = float(labels.mean())
-    top_count = max(1, len(scores) // 10)
-    top = np.argsort(-scores, kind="stable")[:top_count]
-    return {
-        "roc_auc": float(roc_auc_score(labels, scores)),
-        "pr_auc": float(average_precision_score(labels, scores)),
-        "log_loss": float(log_loss(labels, np.clip(scores, 1e-7, 1 - 1e-7), labels=[0, 1])),
-        "brier": float(brier_score_loss(labels, scores)),
-        "base_rate": base_rate,
-        "lift_top_decile": float(labels[top].mean() / base_rate) if base_rate else 0.0,
-    }
-
-
-def time_split(
-    frame: pd.DataFrame, snapshot_column: str
-) -> tuple[pd.DataFrame, pd.DataFrame, date]:
-    """Older snapshots train; the newest fully labelled snapshot validates."""
-    snapshots = sorted(frame[snapshot_column].unique())
-    if len(snapshots) < 2:
-        raise TrainingDataError(
-            f"a time-based split needs at least 2 labelled snapshots; found {len(snapshots)}"
-        )
-    validation_snapshot = snapshots[-1]
-    is_validation = frame[snapshot_column] == validation_snapshot
-    return frame[~is_validation], frame[is_validation], pd.Timestamp(validation_snapshot).date()
-
-
 def feature_matrix(frame: pd.DataFrame, feature_columns: tuple[str, ...]) -> np.ndarray:
     """The float32 matrix the model and onnxruntime see (nulls become NaN)."""
     return frame[list(feature_columns)].astype("float64").to_numpy(dtype=np.float32)
@@ -166,53 +174,165 @@ def export_onnx(pipeline: Pipeline, n_features: int) -> bytes:
 
 
 def train_task(frame: pd.DataFrame, config: TrainingConfig, version_number: int) -> TrainedModel:
-    """Fit every candidate on the training snapshots, keep the best by validation PR-AUC."""
+    """Backtest every candidate, register the best family (by mean out-of-time PR-AUC) as
+    fitted on every snapshot before the newest, calibrated when that helps."""
     missing = [c for c in (*config.feature_columns, config.label_column) if c not in frame]
     if missing:
         raise TrainingDataError(f"training rows lack columns: {', '.join(missing)}")
-    train, validation, validation_snapshot = time_split(frame, config.snapshot_column)
-    y_train = train[config.label_column].astype(int).to_numpy()
-    y_validation = validation[config.label_column].astype(int).to_numpy()
-    for name, labels in (("training", y_train), ("validation", y_validation)):
-        if labels.min() == labels.max():
-            raise TrainingDataError(f"the {name} rows hold only one class")
-    x_train = feature_matrix(train, config.feature_columns)
-    x_validation = feature_matrix(validation, config.feature_columns)
-
-    metrics: dict[str, dict[str, float]] = {}
-    fitted: dict[str, Pipeline] = {}
-    for name, pipeline in candidate_models(config.seed).items():
-        pipeline.fit(x_train, y_train)
-        fitted[name] = pipeline
-        metrics[name] = classification_metrics(
-            y_validation, pipeline.predict_proba(x_validation)[:, 1]
+    if config.calibration not in CALIBRATION_MODES:
+        raise TrainingDataError(f"calibration must be one of {', '.join(CALIBRATION_MODES)}")
+    try:
+        folds = run_backtest(
+            frame,
+            candidates=candidate_models(config.seed),
+            feature_matrix=feature_matrix,
+            feature_columns=config.feature_columns,
+            label_column=config.label_column,
+            snapshot_column=config.snapshot_column,
+            folds=config.backtest_folds,
+            baselines=config.baselines,
+            keep_columns=KEPT_COLUMNS,
+            seed=config.seed,
         )
-    chosen = max(metrics, key=lambda name: (metrics[name]["pr_auc"], name))
+    except BacktestError as error:
+        raise TrainingDataError(str(error)) from error
+    newest = folds[-1]
+    families = tuple(newest.fitted)
+    mean_pr_auc = {
+        name: float(np.mean([fold_pr_auc(fold, name) for fold in folds])) for name in families
+    }
+    chosen = max(families, key=lambda name: (mean_pr_auc[name], name))
+    model = newest.fitted[chosen]
+    y_validation = newest.test_rows["label"].to_numpy()
+    raw_validation = newest.scores[chosen]
+    calibration = choose_calibration(folds, chosen, config.calibration)
+    registered_validation = calibration.apply(raw_validation) if calibration else raw_validation
 
-    onnx_bytes = export_onnx(fitted[chosen], len(config.feature_columns))
+    onnx_bytes = export_onnx(model, len(config.feature_columns))
+    if calibration is not None:
+        onnx_bytes = append_to_onnx(onnx_bytes, calibration)
     sha256 = hashlib.sha256(onnx_bytes).hexdigest()
     model_version = f"{config.task}-v{version_number}"
-    onnx_path = config.model_dir.resolve() / config.task / f"{model_version}.onnx"
-    onnx_path.parent.mkdir(parents=True, exist_ok=True)
+    task_dir = config.model_dir.resolve() / config.task
+    task_dir.mkdir(parents=True, exist_ok=True)
+    onnx_path = task_dir / f"{model_version}.onnx"
     onnx_path.write_bytes(onnx_bytes)
     scorer = compile_onnx(onnx.load_from_string(onnx_bytes), config.feature_columns)
+    explainer = compile_explainer(model, config.feature_columns)
 
-    train_snapshots = sorted(train[config.snapshot_column].unique())
+    predictions = out_of_time_predictions(folds, chosen, registered_validation)
+    predictions_path = task_dir / f"{model_version}.predictions.parquet"
+    predictions.to_parquet(predictions_path, index=False)
+
+    validation_metrics = {
+        name: score_metrics(y_validation, newest.scores[name], is_probability=True)
+        for name in families
+    }
+    validation_metrics["model"] = score_metrics(
+        y_validation, registered_validation, is_probability=True
+    )
+    evaluation = summarise_evaluation(
+        folds,
+        chosen=chosen,
+        calibration=calibration,
+        registered_validation=registered_validation,
+        mean_pr_auc=mean_pr_auc,
+        importance=permutation_importances(newest, model, frame, config),
+    )
     return TrainedModel(
         model_version=model_version,
         task=config.task,
         model_family=chosen,
         trained_at=datetime.now(UTC),
         feature_columns=config.feature_columns,
-        training_snapshot_start=pd.Timestamp(train_snapshots[0]).date(),
-        training_snapshot_end=pd.Timestamp(train_snapshots[-1]).date(),
-        validation_snapshot=validation_snapshot,
-        training_rows=len(train),
-        training_positives=int(y_train.sum()),
-        validation_rows=len(validation),
+        training_snapshot_start=newest.train_snapshot_start,
+        training_snapshot_end=newest.train_snapshot_end,
+        validation_snapshot=newest.test_snapshot,
+        training_rows=newest.train_rows,
+        training_positives=newest.train_positives,
+        validation_rows=len(y_validation),
         validation_positives=int(y_validation.sum()),
-        metrics=metrics,
+        metrics=validation_metrics,
+        calibration="platt" if calibration else "none",
+        evaluation=evaluation,
         onnx_path=onnx_path,
         onnx_sha256=sha256,
+        predictions_path=predictions_path,
         scoring_sql=scorer.select_sql(FEATURES_PLACEHOLDER, PASSTHROUGH_COLUMNS),
+        explanation_sql=explainer.select_sql(FEATURES_PLACEHOLDER, PASSTHROUGH_COLUMNS),
+        explanation_bias=explainer.bias,
     )
+
+
+def fold_pr_auc(fold: Fold, scorer: str) -> float:
+    """PR-AUC of one scorer on one fold's test rows."""
+    return float(average_precision_score(fold.test_rows["label"], fold.scores[scorer]))
+
+
+def choose_calibration(folds: list[Fold], family: str, mode: str) -> PlattCalibration | None:
+    """The Platt map fitted on the earlier folds' out-of-time scores, if the mode wants it.
+
+    "auto" keeps it only when it lowers the newest fold's log loss; the newest fold never
+    takes part in the fit, so its metrics stay honest.
+    """
+    if mode == "none" or len(folds) < 2:
+        return None
+    earlier = folds[:-1]
+    calibration = fit_platt(
+        np.concatenate([fold.test_rows["label"].to_numpy() for fold in earlier]),
+        np.concatenate([fold.scores[family] for fold in earlier]),
+    )
+    if calibration is None or mode == "sigmoid":
+        return calibration
+    labels = folds[-1].test_rows["label"].to_numpy()
+    raw = folds[-1].scores[family]
+    before = log_loss(labels, np.clip(raw, 1e-7, 1 - 1e-7), labels=[0, 1])
+    after = log_loss(labels, np.clip(calibration.apply(raw), 1e-7, 1 - 1e-7), labels=[0, 1])
+    return calibration if after < before else None
+
+
+def out_of_time_predictions(
+    folds: list[Fold], chosen: str, registered_validation: np.ndarray
+) -> pd.DataFrame:
+    """Every fold's test rows with each scorer's score (score = the chosen family, raw) and,
+    on the newest fold, the registered model's score (calibrated when it is)."""
+    frames = []
+    for fold in folds:
+        part = fold.test_rows.copy()
+        part.insert(0, "fold", fold.number)
+        part["score"] = fold.scores[chosen]
+        for name, scores in fold.scores.items():
+            part[f"score__{name}"] = scores
+        part["registered_score"] = registered_validation if fold is folds[-1] else np.nan
+        frames.append(part)
+    return pd.concat(frames, ignore_index=True)
+
+
+def permutation_importances(
+    fold: Fold, model: Pipeline, frame: pd.DataFrame, config: TrainingConfig
+) -> list[dict[str, object]]:
+    """Permutation importance (drop in PR-AUC) on a seeded sample of the validation rows."""
+    rows = frame[frame[config.snapshot_column] == pd.Timestamp(fold.test_snapshot)]
+    if len(rows) > config.importance_rows:
+        rows = rows.sample(config.importance_rows, random_state=config.seed)
+    labels = rows[config.label_column].astype(int).to_numpy()
+    if labels.min() == labels.max():
+        return []
+    result = permutation_importance(
+        model,
+        feature_matrix(rows, config.feature_columns),
+        labels,
+        scoring="average_precision",
+        n_repeats=config.importance_repeats,
+        random_state=config.seed,
+    )
+    table = [
+        {
+            "feature": feature,
+            "description": config.feature_descriptions.get(feature, feature),
+            "importance_mean": float(result.importances_mean[j]),
+            "importance_std": float(result.importances_std[j]),
+        }
+        for j, feature in enumerate(config.feature_columns)
+    ]
+    return sorted(table, key=lambda row: (-row["importance_mean"], row["feature"]))

@@ -504,19 +504,30 @@ def test_audience_membership_and_rank_follow_the_audience_rule(audience_inputs):
         )
         candidates = candidates.assign(rank=np.arange(1, len(candidates) + 1))
         rule, value = campaign["audience_rule"], float(campaign["audience_rule_value"])
+        profit = (
+            candidates["score"] * campaign["value_per_conversion"] * campaign["margin_rate"]
+            - campaign["cost_per_contact"]
+        )
         if rule == "top_percent":
             selected = candidates[candidates["rank"] <= math.ceil(len(candidates) * value / 100)]
         elif rule == "top_n":
             selected = candidates[candidates["rank"] <= value]
         elif rule == "min_score":
             selected = candidates[candidates["score"] >= value]
+        elif rule == "max_profit":
+            selected = candidates[profit > 0]
         else:
             assert rule == "all"
             selected = candidates
+        if not pd.isna(campaign["max_contacts"]):
+            selected = selected[selected["rank"] <= campaign["max_contacts"]]
         assert len(selected) > 0, campaign_id
         actual = audiences[audiences["campaign_id"] == campaign_id].sort_values("audience_rank")
         assert actual["customer_id"].tolist() == selected["customer_id"].tolist(), campaign_id
         assert actual["audience_rank"].tolist() == selected["rank"].tolist(), campaign_id
+        np.testing.assert_allclose(
+            actual["expected_profit"], profit.loc[selected.index], rtol=1e-12, atol=1e-9
+        )
 
 
 def test_next_best_action_matches_the_rules_recomputed_in_python(audience_inputs):

@@ -4,13 +4,10 @@ A fresh build trains every task that has no model yet; later builds reuse the re
 model unless the `retrain` var is true (`dbt build --vars '{retrain: true}'`).
 """
 
+import json
 from pathlib import Path
 
 from propensity.registry import TaskTrainingInput, empty_registry_frame, new_registry_rows
-
-# Each task: its label column. dbt needs every ref() spelled out, so the training sets are
-# listed literally in model() below.
-LABEL_COLUMNS = {"upsell": "has_upgraded"}
 
 
 def model(dbt, session):
@@ -21,21 +18,28 @@ def model(dbt, session):
     else:
         existing = empty_registry_frame()[["model_version", "task"]]
 
+    # dbt needs every ref() spelled out, so the training sets are listed literally.
     training_sets = {"upsell": dbt.ref("upsell_training_set")}
+    # dbt finds config keys by reading dbt.config.get calls; one nested in a method chain
+    # is missed, so each read stands on its own.
+    tasks = json.loads(dbt.config.get("tasks"))
+    retrain = dbt.config.get("retrain")
     inputs = []
     for task, training_rows in training_sets.items():
         features = task_features[task_features["task"] == task].sort_values("feature_position")
+        settings = tasks[task]
         inputs.append(
             TaskTrainingInput(
                 task=task,
                 training_rows=training_rows,
                 feature_columns=tuple(features["feature_name"]),
-                label_column=LABEL_COLUMNS[task],
+                label_column=settings["label_column"],
+                baselines=settings.get("baselines", {}),
+                feature_descriptions=dict(
+                    zip(features["feature_name"], features["reason_template"], strict=True)
+                ),
             )
         )
-    # dbt finds config keys by reading dbt.config.get calls; one nested in a method chain
-    # is missed, so each read stands on its own.
-    retrain = dbt.config.get("retrain")
     return new_registry_rows(
         inputs,
         existing,
@@ -43,4 +47,6 @@ def model(dbt, session):
         model_dir=Path(dbt.config.get("model_dir")),
         seed=int(dbt.config.get("training_seed")),
         max_training_rows=int(dbt.config.get("max_training_rows")),
+        backtest_folds=int(dbt.config.get("backtest_folds")),
+        calibration=str(dbt.config.get("calibration")),
     )
