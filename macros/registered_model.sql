@@ -10,8 +10,13 @@
         {{- return(none) -}}
     {%- endif -%}
     {%- set pinned = var('model_versions', {}).get(task) or promoted_version(task) -%}
+    {#- A registry written before explanations were recorded has no explanation columns. -#}
+    {%- set columns = adapter.get_columns_in_relation(registry) | map(attribute='name') | map('lower') | list -%}
     {%- set query -%}
-        select model_version, feature_columns, scoring_sql
+        select
+            model_version, feature_columns, scoring_sql,
+            {{ 'explanation_sql' if 'explanation_sql' in columns else 'null' }},
+            {{ 'explanation_bias' if 'explanation_bias' in columns else 'null' }}
         from {{ registry }}
         where task = '{{ task }}'
         {%- if pinned %} and model_version = '{{ pinned }}'{% endif %}
@@ -31,5 +36,7 @@
         'model_version': rows[0][0],
         'feature_columns': fromjson(rows[0][1]),
         'scoring_sql': rows[0][2],
+        'explanation_sql': rows[0][3],
+        'explanation_bias': rows[0][4],
     }) -}}
 {%- endmacro %}

@@ -23,6 +23,10 @@ suppressions as (
     select * from {{ ref('campaign_suppressions') }}
 ),
 
+reasons as (
+    select * from {{ ref('score_reasons') }}
+),
+
 scores as (
     {{ task_scores() }}
 ),
@@ -133,6 +137,18 @@ actions_matched as (
             and (rules.band is null or banded.band = rules.band)
 ),
 
+reasons_per_customer as (
+    select
+        task,
+        customer_id,
+        snapshot_date,
+        max(case when reason_rank = 1 then reason end) as reason_1,
+        max(case when reason_rank = 2 then reason end) as reason_2,
+        max(case when reason_rank = 3 then reason end) as reason_3
+    from reasons
+    group by task, customer_id, snapshot_date
+),
+
 final as (
     select
         banded.customer_id,
@@ -161,13 +177,21 @@ final as (
                 < banded.holdout_percent * 100
                 then 'control'
             else 'treatment'
-        end as experiment_group
+        end as experiment_group,
+        reasons_per_customer.reason_1,
+        reasons_per_customer.reason_2,
+        reasons_per_customer.reason_3
     from banded
     left join actions_matched
         on
             banded.campaign_id = actions_matched.campaign_id
             and banded.customer_id = actions_matched.customer_id
             and actions_matched.rule_rank = 1
+    left join reasons_per_customer
+        on
+            banded.task = reasons_per_customer.task
+            and banded.customer_id = reasons_per_customer.customer_id
+            and banded.snapshot_date = reasons_per_customer.snapshot_date
 )
 
 select * from final

@@ -45,9 +45,14 @@ SQL shape (``CompiledExplainer.select_sql``)::
           from (select *, <float32-rounded feature> as "__px_in_j", ...
                 from <relation>) as "__px_q1") as "__px_q2"
 
-A tree's leaf id is a nested ``CASE`` over its splits; a tree-model contribution is a sum over
-the trees that split on the feature of ``CASE leaf WHEN <leaf> THEN <c> ... ELSE 0 END``,
-listing only leaves with a nonzero contribution. Features the model never uses get a literal 0.
+Trees read ``"__px_in_<j>_lo"``/``"__px_in_<j>_hi"`` instead: the float32-rounded feature with
+NULL replaced by -Infinity (missing goes left) or NaN (missing goes right; NaN sorts above every
+value in DuckDB), so every comparison is total. A tree's leaf id (1, 2, ... in pre-order) is a
+flat ``CASE WHEN`` decision list that nests only into the smaller child at each split. A
+tree-model contribution is a balanced sum, over the trees whose paths split on the feature, of
+``(ARRAY[<contribution of leaf 1>, ...])[leaf id]``: one array lookup per tree and feature
+where a ``CASE`` over the leaves would test them in turn (4x faster on 450k rows x 150 trees).
+Features the model never uses get a literal 0.
 """
 
 from __future__ import annotations

@@ -24,6 +24,9 @@ select
     audiences.decile,
     round(audiences.score, 6) as score,
     audiences.segment,
+    audiences.reason_1,
+    audiences.reason_2,
+    audiences.reason_3,
     audiences.model_version,
     audiences.experiment_group
 from audiences.campaign_audiences as audiences

@@ -11,7 +11,9 @@ from propensity.registry import TaskTrainingInput, empty_registry_frame, new_reg
 
 
 def model(dbt, session):
-    dbt.config(materialized="incremental", full_refresh=False)
+    dbt.config(
+        materialized="incremental", full_refresh=False, on_schema_change="append_new_columns"
+    )
     task_features = dbt.ref("ml_task_features").df()
     if dbt.is_incremental:
         existing = session.sql(f"select model_version, task from {dbt.this}").df()
