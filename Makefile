@@ -44,4 +44,4 @@ bench: $(STAMP)
 	$(BIN)/python bench/bench_pipeline.py --customers 1000000
 
 clean:
-	rm -rf $(VENV) target logs warehouse data artifacts exports
+	rm -rf $(VENV) target logs warehouse data artifacts exports reports

@@ -56,6 +56,16 @@ def build_parser() -> argparse.ArgumentParser:
     for action in (listing, compare, promote, rollback):
         action.add_argument("--warehouse", type=Path, default=DEFAULT_WAREHOUSE)
 
+    report = commands.add_parser("report", help="write an HTML model card per version")
+    report.add_argument("--warehouse", type=Path, default=DEFAULT_WAREHOUSE)
+    chosen = report.add_mutually_exclusive_group()
+    chosen.add_argument("--version", default=None, help="a registered version")
+    chosen.add_argument("--task", default=None, help="the task's version in use")
+    report.add_argument("--out", type=Path, default=Path("reports"), help="default reports/")
+    report.add_argument(
+        "--truth", type=Path, default=None, help="demo truth file: gap to the true probabilities"
+    )
+
     demo = commands.add_parser("demo", help="generate, build and export the demo")
     demo.add_argument("--customers", type=int, default=20_000)
     demo.add_argument("--seed", type=int, default=42)
@@ -131,6 +141,18 @@ def main(argv: Sequence[str] | None = None) -> int:
             )
         elif arguments.command == "models":
             run_models_command(arguments)
+        elif arguments.command == "report":
+            from propensity.report import describe_report, write_reports
+
+            for summary in write_reports(
+                arguments.warehouse,
+                arguments.out,
+                version=arguments.version,
+                task=arguments.task,
+                truth_file=arguments.truth,
+                progress=print,
+            ):
+                print(describe_report(summary))
         elif arguments.command == "demo":
             from propensity.demo import run_demo
 

@@ -11,6 +11,7 @@ import duckdb
 from propensity.export import ExportSummary, export_campaign
 from propensity.generate import GenerationSummary, generate
 from propensity.pipeline import PROJECT_DIR, run_dbt
+from propensity.report import describe_report, write_reports
 
 DEMO_CAMPAIGN = "upsell_upgrade_nov"
 
@@ -22,6 +23,7 @@ class DemoPaths:
     raw_dir: Path
     warehouse: Path
     export_file: Path
+    reports_dir: Path
 
     @classmethod
     def under(cls, root: Path) -> DemoPaths:
@@ -30,11 +32,13 @@ class DemoPaths:
             raw_dir=root / "data" / "raw",
             warehouse=root / "warehouse" / "propensity.duckdb",
             export_file=root / "exports" / f"{DEMO_CAMPAIGN}.csv",
+            reports_dir=root / "reports",
         )
 
 
 def run_demo(customers: int, seed: int, paths: DemoPaths | None = None) -> ExportSummary:
-    """Generate demo data, run dbt build (training when no model exists), export an audience."""
+    """Generate demo data, run dbt build (training when no model exists), export an audience,
+    write the model report (with the gap to the generator's true probabilities)."""
     paths = paths or DemoPaths.under(PROJECT_DIR)
     if paths.raw_dir.exists():
         shutil.rmtree(paths.raw_dir)
@@ -47,6 +51,11 @@ def run_demo(customers: int, seed: int, paths: DemoPaths | None = None) -> Expor
         f"\nexported {exported.rows:,} treatment customers of {exported.campaign_id} "
         f"({exported.control_rows_left_out:,} control customers held out) to {exported.path}"
     )
+    print("\nmodel report (propensity report):")
+    for report in write_reports(
+        paths.warehouse, paths.reports_dir, truth_file=summary.truth_path, progress=print
+    ):
+        print(describe_report(report))
     return exported
 
 

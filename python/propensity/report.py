@@ -1,0 +1,307 @@
+"""The model card: one self-contained HTML page per model version (`propensity report`).
+
+Everything is read from a warehouse opened read-only: the registry row and its evaluation
+(pooled out-of-time backtest metrics, baselines, curves, calibration, importance), the
+out-of-time predictions file, the campaigns' economics, the as-of scored population and, when
+the tables exist, drift and realised performance. On demo data a truth file adds the gap
+between the model and the generator's true probabilities on the same rows.
+
+This module gathers a version's card and writes it; report_html draws the page, which is the
+same text for the same inputs: the only time on it is the model's training time.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+import duckdb
+import pandas as pd
+
+from propensity.card import ModelCard, Population
+from propensity.economics import ECONOMICS_COLUMNS, campaign_profit
+from propensity.models import RegistryError, connect_registry, version_in_use
+from propensity.report_html import render_card
+from propensity.report_text import beats_summary, fixed
+from propensity.truth import (
+    TRUTH_GOAL_ROC_AUC,
+    TruthComparison,
+    TruthError,
+    read_truth,
+    truth_gap,
+)
+
+
+class ReportError(ValueError):
+    """The report cannot be written as asked."""
+
+
+def _quiet(_: str) -> None:
+    """A progress callback that says nothing."""
+
+
+def _first_column(
+    connection: duckdb.DuckDBPyConnection, query: str, parameters: Sequence[Any] = ()
+) -> list[Any]:
+    """The first column of a query's rows."""
+    return [row[0] for row in connection.execute(query, list(parameters)).fetchall()]
+
+
+def _columns(connection: duckdb.DuckDBPyConnection, schema: str, name: str) -> list[str]:
+    """A table's columns in order; none when the table does not exist."""
+    return _first_column(
+        connection,
+        "select column_name from information_schema.columns "
+        "where table_schema = ? and table_name = ? order by ordinal_position",
+        [schema, name],
+    )
+
+
+def report_versions(
+    connection: duckdb.DuckDBPyConnection, *, version: str | None = None, task: str | None = None
+) -> list[str]:
+    """The versions to report: the one named, else the one in use for the task, else the
+    one in use for every task."""
+    if version is not None:
+        known = _first_column(connection, "select model_version from ml.model_registry order by 1")
+        if version not in known:
+            raise ReportError(f"no model version {version!r}; registered: {', '.join(known)}")
+        return [version]
+    tasks = _first_column(connection, "select distinct task from ml.model_registry order by 1")
+    if task is not None:
+        if task not in tasks:
+            raise ReportError(f"task {task!r} has no registered model; tasks: {', '.join(tasks)}")
+        tasks = [task]
+    versions = [version_in_use(connection, name) for name in tasks]
+    return [name for name in versions if name is not None]
+
+
+def _registry_row(connection: duckdb.DuckDBPyConnection, version: str) -> dict[str, Any]:
+    frame = connection.execute(
+        "select * from ml.model_registry where model_version = ?", [version]
+    ).df()
+    if frame.empty:
+        raise ReportError(f"no model version {version!r}")
+    return frame.iloc[0].to_dict()
+
+
+def _population(connection: duckdb.DuckDBPyConnection, task: str) -> Population | None:
+    table = f"{task}_scores"
+    if not task.isidentifier() or not _columns(connection, "ml", table):
+        return None
+    rows, snapshot = connection.execute(
+        f"select count(*), max(snapshot_date) from ml.{table}"
+    ).fetchone()
+    if isinstance(snapshot, datetime):
+        snapshot = snapshot.date()
+    return Population(rows=int(rows), snapshot_date=snapshot) if rows else None
+
+
+def _campaigns(
+    connection: duckdb.DuckDBPyConnection, task: str
+) -> tuple[list[dict[str, Any]], str | None]:
+    """The task's active campaigns, or none and why."""
+    columns = _columns(connection, "config", "campaigns")
+    if not columns:
+        return [], "no config.campaigns table in this warehouse"
+    missing = [c for c in (*ECONOMICS_COLUMNS, "audience_rule") if c not in columns]
+    if missing:
+        return [], (
+            f"config.campaigns has no {', '.join(missing)} column(s): rebuild the seeds "
+            "(dbt seed) to get the campaign economics"
+        )
+    active = "is_active" if "is_active" in columns else "true"
+    rows = connection.execute(
+        f"select * from config.campaigns where task = ? and {active} order by campaign_id",
+        [task],
+    ).df()
+    if rows.empty:
+        return [], f"no active campaign for the task {task}"
+    return rows.to_dict("records"), None
+
+
+def _monitoring(
+    connection: duckdb.DuckDBPyConnection, name: str, task: str, version: str
+) -> pd.DataFrame | None:
+    """A monitoring table's rows for the version (or the task), None without the table."""
+    columns = _columns(connection, "monitoring", name)
+    if not columns:
+        return None
+    if "model_version" in columns:
+        condition, parameter = "model_version = ?", version
+    elif "task" in columns:
+        condition, parameter = "task = ?", task
+    else:
+        condition, parameter = "? is not null", version
+    return connection.execute(
+        f"select * from monitoring.{name} where {condition}", [parameter]
+    ).df()
+
+
+def _validation_rows(predictions: pd.DataFrame) -> tuple[pd.DataFrame, str]:
+    """The newest fold's rows and the score column the registered model gives them."""
+    newest = predictions[predictions["fold"] == predictions["fold"].max()]
+    if "registered_score" in newest and newest["registered_score"].notna().all():
+        return newest, "registered_score"
+    return newest, "score"
+
+
+def load_card(
+    connection: duckdb.DuckDBPyConnection,
+    version: str,
+    *,
+    truth_file: Path | None = None,
+    progress: Callable[[str], None] = _quiet,
+) -> ModelCard:
+    """Gather one version's card from an open (read-only) warehouse connection."""
+    progress(f"{version}: reading the registry row and its evaluation")
+    registry = _registry_row(connection, version)
+    task = str(registry["task"])
+    if not registry.get("evaluation_json"):
+        raise ReportError(f"{version} has no evaluation_json: retrain it to get a model card")
+    evaluation = json.loads(str(registry["evaluation_json"]))
+    registry = {
+        key: value
+        for key, value in registry.items()
+        if key not in ("scoring_sql", "explanation_sql", "evaluation_json", "metrics_json")
+    }
+    card = ModelCard(
+        registry=registry,
+        evaluation=evaluation,
+        is_in_use=version_in_use(connection, task) == version,
+        predictions=None,
+        population=_population(connection, task),
+    )
+    path = Path(str(registry.get("predictions_path") or ""))
+    if registry.get("predictions_path") and path.exists():
+        progress(f"{version}: reading the out-of-time predictions ({path.name})")
+        card.predictions = pd.read_parquet(path)
+    else:
+        card.notes["predictions"] = f"the predictions file {path} is missing"
+
+    campaigns, why = _campaigns(connection, task)
+    if why:
+        card.notes["profit"] = why
+    elif card.predictions is None:
+        card.notes["profit"] = "no out-of-time predictions to draw profit curves on"
+    else:
+        rows, column = _validation_rows(card.predictions)
+        if column != "registered_score":
+            card.notes["profit_scores"] = (
+                "the predictions file has no registered (calibrated) scores; the raw scores "
+                "of the chosen family are used"
+            )
+        progress(f"{version}: profit curves for {len(campaigns)} campaign(s) on {len(rows):,} rows")
+        population = card.population.rows if card.population else None
+        card.campaigns = [
+            campaign_profit(
+                campaign,
+                rows[column].to_numpy(dtype=float),
+                rows["label"].to_numpy(dtype=float),
+                population,
+            )
+            for campaign in campaigns
+        ]
+
+    if truth_file is not None:
+        if card.predictions is None:
+            card.notes["truth"] = "no out-of-time predictions to compare with the truth"
+        else:
+            progress(f"{version}: comparing with the true probabilities in {truth_file}")
+            try:
+                truth, column = read_truth(truth_file, task)
+                card.truth = truth_gap(card.predictions, truth, column)
+            except TruthError as error:
+                raise ReportError(str(error)) from error
+
+    progress(f"{version}: reading drift and realised performance")
+    card.drift = _monitoring(connection, "feature_drift", task, version)
+    card.drift_bins = _monitoring(connection, "feature_drift_bins", task, version)
+    card.realised = _monitoring(connection, "realised_performance", task, version)
+    return card
+
+
+@dataclass(frozen=True)
+class ReportSummary:
+    """What the terminal says about one written report."""
+
+    model_version: str
+    task: str
+    model_family: str
+    path: Path
+    roc_auc: float | None
+    pr_auc: float | None
+    lift_top_decile: float | None
+    beats: str
+    truth: TruthComparison | None
+    seconds: float
+
+
+def write_reports(
+    warehouse: Path,
+    out_dir: Path,
+    *,
+    version: str | None = None,
+    task: str | None = None,
+    truth_file: Path | None = None,
+    progress: Callable[[str], None] = _quiet,
+) -> list[ReportSummary]:
+    """Write <out_dir>/<version>.html for the version named, or the one in use per task (of
+    `task`, or of every task); returns what each page says in short."""
+    try:
+        connection = connect_registry(warehouse, read_only=True)
+    except RegistryError as error:
+        raise ReportError(str(error)) from error
+    summaries = []
+    with connection:
+        versions = report_versions(connection, version=version, task=task)
+        if not versions:
+            raise ReportError("no registered model to report on")
+        for name in versions:
+            started = time.perf_counter()
+            card = load_card(connection, name, truth_file=truth_file, progress=progress)
+            progress(f"{name}: rendering the page")
+            out_dir.mkdir(parents=True, exist_ok=True)
+            path = out_dir / f"{name}.html"
+            path.write_text(render_card(card), encoding="utf-8")
+            overall = card.evaluation["overall"][card.evaluation["chosen"]]
+            summaries.append(
+                ReportSummary(
+                    model_version=name,
+                    task=card.task,
+                    model_family=str(card.registry["model_family"]),
+                    path=path,
+                    roc_auc=overall.get("roc_auc"),
+                    pr_auc=overall.get("pr_auc"),
+                    lift_top_decile=overall.get("lift_top_decile"),
+                    beats=beats_summary(card.evaluation),
+                    truth=card.truth.pooled if card.truth else None,
+                    seconds=time.perf_counter() - started,
+                )
+            )
+    return summaries
+
+
+def describe_report(summary: ReportSummary) -> str:
+    """The few lines the terminal prints for one written report."""
+    lines = [
+        f"{summary.model_version} ({summary.task}, {summary.model_family}): pooled out-of-time "
+        f"ROC-AUC {fixed(summary.roc_auc)}, PR-AUC {fixed(summary.pr_auc)}, "
+        f"top-decile lift {fixed(summary.lift_top_decile, 2)}",
+        f"  {summary.beats}",
+    ]
+    if summary.truth is not None:
+        truth = summary.truth
+        lines.append(
+            f"  truth gap: ROC-AUC {truth.model_roc_auc:.4f} vs truth {truth.truth_roc_auc:.4f} "
+            f"(gap {truth.roc_auc_gap:.4f}, goal {TRUTH_GOAL_ROC_AUC}: "
+            f"{'met' if truth.meets_goal else 'NOT met'}); PR-AUC {truth.model_pr_auc:.4f} vs "
+            f"{truth.truth_pr_auc:.4f}"
+        )
+    lines.append(f"  wrote {summary.path} in {summary.seconds:.1f}s")
+    return "\n".join(lines)

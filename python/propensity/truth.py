@@ -1,0 +1,135 @@
+"""The generator's truth (demo data): how far the model is from the true probabilities."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+import duckdb
+import pandas as pd
+from sklearn.metrics import average_precision_score, roc_auc_score
+
+TRUTH_GOAL_ROC_AUC = 0.02  # the model should be within this ROC-AUC of the true probabilities
+
+
+class TruthError(ValueError):
+    """The truth file cannot be compared with the predictions."""
+
+
+@dataclass(frozen=True)
+class TruthComparison:
+    """The model's and the true probabilities' ranking quality on the same rows."""
+
+    label: str  # "fold 1" ... or "pooled"
+    snapshot: str
+    rows: int
+    positives: int
+    model_roc_auc: float
+    truth_roc_auc: float
+    model_pr_auc: float
+    truth_pr_auc: float
+
+    @property
+    def roc_auc_gap(self) -> float:
+        """How much ROC-AUC the truth has over the model."""
+        return self.truth_roc_auc - self.model_roc_auc
+
+    @property
+    def pr_auc_gap(self) -> float:
+        """How much PR-AUC the truth has over the model."""
+        return self.truth_pr_auc - self.model_pr_auc
+
+    @property
+    def meets_goal(self) -> bool:
+        """Whether the model is within TRUTH_GOAL_ROC_AUC of the truth."""
+        return self.roc_auc_gap <= TRUTH_GOAL_ROC_AUC
+
+
+@dataclass(frozen=True)
+class TruthGap:
+    """Per fold and pooled comparisons with the truth on the predictions that matched it."""
+
+    truth_column: str
+    prediction_rows: int
+    matched_rows: int
+    folds: list[TruthComparison]
+    pooled: TruthComparison
+
+
+def truth_column(columns: Sequence[str], task: str) -> str:
+    """The truth file's probability column: true_<task>_probability, else the only
+    true_*_probability column."""
+    wanted = f"true_{task}_probability"
+    if wanted in columns:
+        return wanted
+    candidates = [c for c in columns if c.startswith("true_") and c.endswith("_probability")]
+    if len(candidates) == 1:
+        return candidates[0]
+    raise TruthError(f"the truth file has no {wanted} column (columns: {', '.join(columns)})")
+
+
+def _compare(label: str, snapshot: str, rows: pd.DataFrame, column: str) -> TruthComparison:
+    labels = rows["label"].astype(int).to_numpy()
+    if labels.min() == labels.max():
+        raise TruthError(f"{label}: the rows matched to the truth hold one class only")
+    return TruthComparison(
+        label=label,
+        snapshot=snapshot,
+        rows=len(rows),
+        positives=int(labels.sum()),
+        model_roc_auc=float(roc_auc_score(labels, rows["score"])),
+        truth_roc_auc=float(roc_auc_score(labels, rows[column])),
+        model_pr_auc=float(average_precision_score(labels, rows["score"])),
+        truth_pr_auc=float(average_precision_score(labels, rows[column])),
+    )
+
+
+def truth_gap(predictions: pd.DataFrame, truth: pd.DataFrame, column: str) -> TruthGap:
+    """The model's out-of-time score (the chosen family, raw) against the true probability
+    on the prediction rows the truth covers, joined on (customer_id, snapshot_date)."""
+    keys = ["customer_id", "snapshot_date"]
+    left = predictions[["fold", *keys, "label", "score"]].copy()
+    right = truth[[*keys, column]].copy()
+    for frame in (left, right):
+        frame["snapshot_date"] = pd.to_datetime(frame["snapshot_date"]).dt.normalize()
+        frame["customer_id"] = frame["customer_id"].astype("int64")
+    right = right.drop_duplicates(keys)
+    matched = left.merge(right, on=keys, how="inner").dropna(subset=[column, "score"])
+    if matched.empty:
+        raise TruthError("no prediction row matches the truth file on customer_id, snapshot_date")
+    folds = [
+        _compare(
+            f"fold {fold}",
+            f"{rows['snapshot_date'].min():%Y-%m-%d}",
+            rows,
+            column,
+        )
+        for fold, rows in matched.groupby("fold", sort=True)
+    ]
+    pooled = _compare("pooled", "all folds", matched, column)
+    return TruthGap(
+        truth_column=column,
+        prediction_rows=len(predictions),
+        matched_rows=len(matched),
+        folds=folds,
+        pooled=pooled,
+    )
+
+
+def read_truth(path: Path, task: str) -> tuple[pd.DataFrame, str]:
+    """The truth file's keys and probability column for `task`."""
+    if not path.exists():
+        raise TruthError(f"no truth file at {path}")
+    with duckdb.connect() as connection:
+        columns = [
+            row[0]
+            for row in connection.execute(
+                "select column_name from (describe select * from read_parquet(?))", [str(path)]
+            ).fetchall()
+        ]
+        column = truth_column(columns, task)
+        frame = connection.execute(
+            f'select customer_id, snapshot_date, "{column}" from read_parquet(?)', [str(path)]
+        ).df()
+    return frame, column
