@@ -478,14 +478,35 @@ def run_pipeline(bench: Bench) -> None:
             nulls = count_rows(connection, "ml.upsell_scores where score is null")
         return f"scored rows {fmt_count(scored)} ({nulls} null scores)"
 
-    def describe_audiences(_: object) -> str:
+    def describe_segments(_: object) -> str:
         with bench.warehouse_connection() as connection:
             segments = count_rows(connection, "segments.customer_segments")
+        return f"segment rows {fmt_count(segments)}"
+
+    def describe_reasons(_: object) -> str:
+        with bench.warehouse_connection() as connection:
+            reasons = count_rows(connection, "ml.score_reasons")
+            customers = count_rows(
+                connection, "(select distinct customer_id from ml.score_reasons) as explained"
+            )
+        return f"reason rows {fmt_count(reasons)} for {fmt_count(customers)} customers"
+
+    def describe_audiences(_: object) -> str:
+        with bench.warehouse_connection() as connection:
             suppressions = count_rows(connection, "audiences.campaign_suppressions")
             audiences = count_rows(connection, "audiences.campaign_audiences")
+        return f"suppression rows {fmt_count(suppressions)}; audience rows {fmt_count(audiences)}"
+
+    def describe_monitoring(_: object) -> str:
+        with bench.warehouse_connection() as connection:
+            drift = connection.execute(
+                "select count(*), max(psi), count(*) filter (where drift_status != 'stable') "
+                "from monitoring.feature_drift"
+            ).fetchone()
+            history = count_rows(connection, "monitoring.score_history")
         return (
-            f"segment rows {fmt_count(segments)}; suppression rows {fmt_count(suppressions)}; "
-            f"audience rows {fmt_count(audiences)}"
+            f"drift rows {drift[0]} (max PSI {drift[1] or 0:.3f}, {drift[2]} not stable); "
+            f"score history rows {fmt_count(history)}"
         )
 
     def describe_tests(_: object) -> str:
@@ -535,6 +556,12 @@ def run_pipeline(bench: Bench) -> None:
             True,
         ),
         (
+            "segments",
+            ["run", "--select", "path:models/marts/segments"],
+            describe_segments,
+            True,
+        ),
+        (
             "labels + training set",
             [
                 "run",
@@ -548,10 +575,17 @@ def run_pipeline(bench: Bench) -> None:
         ),
         ("train (model_registry)", ["run", "--select", "model_registry"], describe_train, True),
         ("score (upsell_scores)", ["run", "--select", "upsell_scores"], describe_scores, True),
+        ("reasons (score_reasons)", ["run", "--select", "score_reasons"], describe_reasons, True),
         (
-            "segments + suppressions + audiences",
-            ["run", "--select", "path:models/marts/segments", "path:models/audiences"],
+            "suppressions + audiences",
+            ["run", "--select", "path:models/audiences"],
             describe_audiences,
+            True,
+        ),
+        (
+            "monitoring (drift, score history, realised performance)",
+            ["run", "--select", "path:models/marts/monitoring"],
+            describe_monitoring,
             True,
         ),
         ("dbt test (data + unit tests)", ["test"], describe_tests, False),

@@ -130,13 +130,13 @@ def test_a_calibrated_model_scores_in_sql_as_onnxruntime_does(built, dbt, tmp_pa
         "(select * from marts.customer_feature_snapshots where snapshot_date = "
         f"'{row['validation_snapshot'].date()}')",
     )
-    validation = dbt.query(warehouse, f"select customer_id, score from ({sql}) as scored")
+    validation = dbt.query(warehouse, f"select customer_id, score as sql_score from ({sql}) as s")
     predictions = pd.read_parquet(row["predictions_path"])
     predictions = predictions[predictions["registered_score"].notna()]
     merged = predictions.merge(validation, on="customer_id", validate="1:1")
     assert len(merged) == len(predictions) == row["validation_rows"]
-    assert np.abs(merged["registered_score"] - merged["score"]).max() <= TOLERANCE
-    assert merged["score"].mean() == pytest.approx(
+    assert np.abs(merged["registered_score"] - merged["sql_score"]).max() <= TOLERANCE
+    assert merged["sql_score"].mean() == pytest.approx(
         evaluation["calibration"]["validation_after"]["mean_score"], abs=TOLERANCE
     )
     raw = predictions["score"].to_numpy()
