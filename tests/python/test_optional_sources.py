@@ -50,7 +50,18 @@ def test_build_without_the_optional_event_sources(built, dbt, tmp_path):
     assert registry["model_version"].tolist() == ["upsell-v1"]
     model_features = json.loads(registry["feature_columns"].iloc[0])
     assert model_features == task_features["feature_name"].tolist()
-    assert not set(model_features) & {"sessions_count_30d", "email_click_rate_30d"}
+    assert not set(model_features) & {
+        "sessions_count_30d",
+        "email_click_rate_30d",
+        "product_click_rate",
+        "email_open_rate",
+        "support_escalations_count_30d",
+        "has_upsell_offer_30d",
+        "offer_acceptance_rate",
+    }
+    # The features built from the required sources (orders, items, products) and from
+    # subscriptions stay in the model.
+    assert {"spend_trend_3m", "discounted_items_share", "upgrades_count"} <= set(model_features)
 
     # The switched-off sources are empty, yet the same eligible customers are all scored.
     for table in ("sessions", "email_events", "support_tickets", "offers", "consents"):

@@ -208,7 +208,18 @@ def change_events_after(raw: RawCopy, chosen: pd.DataFrame, utc) -> None:
     subscriptions.loc[to_cancel, "cancelled_at"] = local_text(S + timedelta(days=10), west)
     raw.write("subscriptions", subscriptions, subscriptions_schema)
 
-    # Offers and consents after S.
+    # Offers shown before S and not answered before it are accepted after S: the acceptance
+    # is news from after S. Then more offers and consents after S.
+    offers, offers_schema = raw.read("offers")
+    shown = utc_of(offers["shown_at"], utc)
+    responded = utc_of(offers["responded_at"], utc)
+    open_at_s = shown.map(lambda t: t is not None and t < S).astype(bool) & responded.map(
+        lambda t: t is None or t >= S
+    ).astype(bool)
+    assert open_at_s.sum() > 20
+    offers.loc[open_at_s, "responded_at"] = local_text(S + timedelta(hours=2), west)
+    offers.loc[open_at_s, "response"] = "accepted"
+    raw.write("offers", offers, offers_schema)
     raw.append(
         "offers",
         [
@@ -318,11 +329,35 @@ def test_features_at_or_before_s_ignore_events_after_s(built, dbt, utc, tmp_path
         "plan_tier_rank",
         "is_subscription_active",
         "prior_upsell_offers_count",
+        "spend_3m",
+        "spend_trend_3m",
+        "average_product_tier_rank",
+        "average_units_per_item",
+        "discounted_items_share",
+        "sales_rep_orders_share",
+        "sessions_count_90d",
+        "product_clicks_count_90d",
+        "product_click_rate",
+        "product_click_rate_90d",
+        "email_clicks_count_90d",
+        "email_open_rate",
+        "email_click_to_open_rate",
+        "support_escalations_count_30d",
+        "upgrades_count",
+        "has_upsell_offer_30d",
+        "offer_acceptance_rate",
     }, moved
     customer = int(chosen["customer_id"].iloc[1])
     assert later_changed.loc[customer, "plan_code"] == "pro"
     assert later_changed.loc[customer, "sessions_count_30d"] >= 3
     assert later_changed.loc[customer, "email_clicks_count_30d"] >= 2
+    assert later_changed.loc[customer, "support_escalations_count_30d"] >= 1
+    assert later_changed.loc[customer, "has_upsell_offer_30d"]
+    upgraded = chosen.loc[chosen["plan_code"] != "pro", "customer_id"].astype(int).tolist()
+    assert upgraded
+    assert (
+        later_changed.loc[upgraded, "upgrades_count"] > later_base.loc[upgraded, "upgrades_count"]
+    ).all()
 
 
 def test_as_of_date_var_pins_a_grid_of_24_distinct_snapshots(built, dbt, tmp_path):

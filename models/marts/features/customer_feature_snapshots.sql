@@ -8,6 +8,31 @@
     ('first_ordered_at', 'min', 'timestamp'), ('last_ordered_at', 'max', 'timestamp'),
     ('last_purchase_sequence', 'max', 'bigint'), ('upsell_offers_count', 'sum', 'bigint'),
     ('last_upsell_offer_at', 'max', 'timestamp'),
+    ('sales_rep_purchases_count', 'sum', 'bigint'), ('items_count', 'sum', 'bigint'),
+    ('discounted_items_count', 'sum', 'bigint'), ('units_count', 'sum', 'bigint'),
+    ('product_tier_rank_sum', 'sum', 'bigint'), ('page_views_count', 'sum', 'bigint'),
+    ('product_clicks_count', 'sum', 'bigint'), ('email_sends_count', 'sum', 'bigint'),
+    ('email_opens_count', 'sum', 'bigint'), ('email_clicks_count', 'sum', 'bigint'),
+    ('offers_count', 'sum', 'bigint'), ('offers_accepted_count', 'sum', 'bigint'),
+] %}
+{#- Smoothed rates: (events + prior_weight x prior_rate) / (trials + prior_weight), as if every
+    customer came with prior_weight more trials at a typical rate (the demo's overall rate,
+    rounded). A customer with few trials reads close to the typical rate rather than 0% or
+    100%; one with many, close to their own; one with none has no rate (null). The prior is
+    a constant, not everyone's rate at the snapshot: that moves a little from snapshot to
+    snapshot and would move every customer with little history with it, which reads as
+    drift. (name, events, trials, prior_rate, prior_weight, window): events and trials are
+    measures of int_customer_period_activity (window 'to_date': everything before the
+    snapshot) or of int_customer_windowed_activity (window '90d'). -#}
+{%- set smoothed_rates = [
+    ('product_click_rate', 'product_clicks_count', 'page_views_count', 0.15, 20, 'to_date'),
+    ('email_open_rate', 'email_opens_count', 'email_sends_count', 0.25, 5, 'to_date'),
+    ('email_click_to_open_rate', 'email_clicks_count', 'email_opens_count', 0.25, 3, 'to_date'),
+    ('discounted_items_share', 'discounted_items_count', 'items_count', 0.15, 5, 'to_date'),
+    ('average_product_tier_rank', 'product_tier_rank_sum', 'items_count', 2, 3, 'to_date'),
+    ('sales_rep_orders_share', 'sales_rep_purchases_count', 'purchases_count', 0.08, 5, 'to_date'),
+    ('offer_acceptance_rate', 'offers_accepted_count', 'offers_count', 0.1, 2, 'to_date'),
+    ('product_click_rate_90d', 'product_clicks_count_90d', 'page_views_count_90d', 0.15, 20, '90d'),
 ] %}
 
 with
@@ -98,6 +123,11 @@ features as (
             as is_subscription_active,
         {{ dbt.datediff('subscription_snapshots.plan_started_at', 'measured.snapshot_date', 'day') }}
             as days_on_current_plan,
+        {{ dbt.datediff(
+            'subscription_snapshots.subscription_started_at', 'measured.snapshot_date', 'day'
+        ) }} as subscription_tenure_days,
+        subscription_snapshots.initial_plan_tier_rank,
+        coalesce(subscription_snapshots.upgrades_count, 0) as upgrades_count,
 
         -- purchases
         coalesce(measured.cumulative_purchases_count, 0) as orders_count,
@@ -118,6 +148,19 @@ features as (
         last_purchase.main_category as last_order_category,
         coalesce(windowed_activity.purchases_count_30d, 0) as orders_count_30d,
         coalesce(windowed_activity.purchases_count_90d, 0) as orders_count_90d,
+        cast(coalesce(windowed_activity.purchases_amount_3m, 0) as double) as spend_3m,
+        cast(coalesce(windowed_activity.purchases_amount_prior_3m, 0) as double)
+            as spend_prior_3m,
+        -- Relative change, damped by 50 on both sides so that a first small order does not
+        -- read as a huge rise; returns can make a period's spend negative, read as 0.
+        (greatest(cast(coalesce(windowed_activity.purchases_amount_3m, 0) as double), 0) + 50)
+        / (
+            greatest(cast(coalesce(windowed_activity.purchases_amount_prior_3m, 0) as double), 0)
+            + 50
+        )
+        - 1 as spend_trend_3m,
+        1.0 * measured.cumulative_units_count / nullif(measured.cumulative_items_count, 0)
+            as average_units_per_item,
 
         -- engagement
         coalesce(windowed_activity.sessions_count_30d, 0) as sessions_count_30d,
@@ -125,22 +168,42 @@ features as (
         coalesce(windowed_activity.product_clicks_count_30d, 0) as product_clicks_count_30d,
         1.0 * windowed_activity.product_clicks_count_30d
         / nullif(windowed_activity.sessions_count_30d, 0) as clicks_per_visit_30d,
+        coalesce(windowed_activity.sessions_count_90d, 0) as sessions_count_90d,
+        coalesce(windowed_activity.page_views_count_90d, 0) as page_views_count_90d,
+        coalesce(windowed_activity.product_clicks_count_90d, 0) as product_clicks_count_90d,
+        1.0 * windowed_activity.product_clicks_count_90d
+        / nullif(windowed_activity.sessions_count_90d, 0) as clicks_per_visit_90d,
         coalesce(windowed_activity.email_sends_count_30d, 0) as email_sends_count_30d,
         coalesce(windowed_activity.email_opens_count_30d, 0) as email_opens_count_30d,
         coalesce(windowed_activity.email_clicks_count_30d, 0) as email_clicks_count_30d,
         1.0 * windowed_activity.email_clicks_count_30d
         / nullif(windowed_activity.email_sends_count_30d, 0) as email_click_rate_30d,
+        coalesce(windowed_activity.email_clicks_count_90d, 0) as email_clicks_count_90d,
 
         -- support friction
         coalesce(windowed_activity.tickets_opened_count_30d, 0) as support_tickets_count_30d,
+        coalesce(windowed_activity.tickets_escalated_count_30d, 0)
+            as support_escalations_count_30d,
         coalesce(windowed_activity.tickets_escalated_count_90d, 0) > 0 as has_escalation_90d,
         windowed_activity.resolution_minutes_sum_90d / 60.0
         / nullif(windowed_activity.tickets_resolved_count_90d, 0)
             as average_resolution_hours_90d,
 
+        -- smoothed rates (see smoothed_rates above)
+        {% for name, events, trials, prior_rate, prior_weight, window in smoothed_rates -%}
+        {%- set source = 'measured.cumulative_' if window == 'to_date' else 'windowed_activity.' %}
+        case
+            when {{ source }}{{ trials }} > 0
+                then
+                    (coalesce({{ source }}{{ events }}, 0) + {{ (prior_rate * prior_weight) | round(4) }})
+                    / ({{ source }}{{ trials }} + {{ prior_weight }})
+        end as {{ name }},
+        {% endfor %}
         -- offer history
         coalesce(measured.cumulative_upsell_offers_count, 0) as prior_upsell_offers_count,
-        measured.days_since_last_upsell_offer
+        measured.days_since_last_upsell_offer,
+        coalesce(measured.days_since_last_upsell_offer <= 30, false) as has_upsell_offer_30d
+
     from measured
     left join windowed_activity
         on
