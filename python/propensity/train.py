@@ -141,11 +141,13 @@ def candidate_models(seed: int) -> dict[str, Pipeline]:
             [
                 (
                     "model",
+                    # Depth-1 trees: an additive model of per-feature shapes, which
+                    # matched the demo's true log-odds best (truth gap 0.024 -> 0.020).
                     HistGradientBoostingClassifier(
-                        learning_rate=0.05,
-                        max_iter=150,
-                        max_leaf_nodes=15,
-                        min_samples_leaf=50,
+                        learning_rate=0.1,
+                        max_iter=500,
+                        max_leaf_nodes=2,
+                        min_samples_leaf=200,
                         l2_regularization=1.0,
                         early_stopping=False,
                         random_state=seed,
