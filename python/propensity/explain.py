@@ -73,7 +73,7 @@ from sklearn.pipeline import Pipeline
 from sklearn.preprocessing import StandardScaler
 from sklearn.utils.validation import check_is_fitted
 
-from propensity.onnx_sql import quote_identifier
+from propensity.onnx_sql import double_literal, quote_identifier
 
 __all__ = [
     "CONTRIBUTION_PREFIX",
@@ -237,26 +237,13 @@ def _steps(model: BaseEstimator) -> list[BaseEstimator]:
 # --------------------------------------------------------------------------------------------
 
 
-def _double(value: float) -> str:
-    """A DOUBLE literal that round-trips ``value`` exactly (repr, forced out of DECIMAL)."""
-    v = float(value)
-    if math.isnan(v):
-        return "CAST('NaN' AS DOUBLE)"
-    if math.isinf(v):
-        return "CAST('Infinity' AS DOUBLE)" if v > 0 else "CAST('-Infinity' AS DOUBLE)"
-    text = repr(v)
-    if "e" not in text and "E" not in text:
-        text += "e0"  # DuckDB would parse 0.5 as DECIMAL(2,1)
-    return f"({text})" if text.startswith("-") else text
-
-
 def _float32_input(column: str) -> str:
     """The column as sklearn sees it: NULL if missing, else float32-rounded, held as DOUBLE."""
     v = f"CAST({quote_identifier(column)} AS DOUBLE)"
     return (
         f"CASE WHEN isnan({v}) THEN NULL"
-        f" WHEN {v} >= {_double(_FLOAT32_OVERFLOW)} THEN CAST('Infinity' AS DOUBLE)"
-        f" WHEN {v} <= {_double(-_FLOAT32_OVERFLOW)} THEN CAST('-Infinity' AS DOUBLE)"
+        f" WHEN {v} >= {double_literal(_FLOAT32_OVERFLOW)} THEN CAST('Infinity' AS DOUBLE)"
+        f" WHEN {v} <= {double_literal(-_FLOAT32_OVERFLOW)} THEN CAST('-Infinity' AS DOUBLE)"
         f" ELSE CAST(CAST({v} AS FLOAT) AS DOUBLE) END"
     )
 
@@ -326,12 +313,12 @@ def _compile_linear(steps: list[BaseEstimator], columns: tuple[str, ...]) -> Com
             continue
         x = _input_alias(j)
         if fill is not None:
-            x = f"coalesce({x}, {_double(fill[j])})"
+            x = f"coalesce({x}, {double_literal(fill[j])})"
         if mean[j] != 0.0:
-            x = f"({x} - {_double(mean[j])})"
+            x = f"({x} - {double_literal(mean[j])})"
         if scale[j] != 1.0:
-            x = f"({x} / {_double(scale[j])})"
-        contributions.append(f"({_double(coef[0, j])} * {x})")
+            x = f"({x} / {double_literal(scale[j])})"
+        contributions.append(f"({double_literal(coef[0, j])} * {x})")
     intercept = float(np.ravel(model.intercept_)[0]) if model.fit_intercept else 0.0
     return CompiledExplainer(
         feature_columns=columns,
@@ -398,7 +385,7 @@ def _compile_hist_gradient_boosting(
         for j, values in sorted(tree.contributions.items()):
             # A constant array indexed by the leaf id: one lookup, where a CASE over the leaves
             # would test them one after the other.
-            terms[j].append(f"(ARRAY[{', '.join(_double(c) for c in values)}])[{alias}]")
+            terms[j].append(f"(ARRAY[{', '.join(double_literal(c) for c in values)}])[{alias}]")
     input_layer = tuple(
         (
             _tree_input_alias(j, left),
@@ -480,7 +467,7 @@ def _attribute_tree(nodes: np.ndarray) -> _TreeAttribution:
             missing_left = bool(nodes["missing_go_to_left"][i])
             inputs.add((j, missing_left))
             x = _tree_input_alias(j, missing_left)
-            threshold = _double(float(nodes["num_threshold"][i]))
+            threshold = double_literal(float(nodes["num_threshold"][i]))
             if size[lo] <= size[hi]:
                 whens.append(f"WHEN {x} <= {threshold} THEN {decision_list(lo)}")
                 i = hi

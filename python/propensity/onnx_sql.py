@@ -102,7 +102,7 @@ def quote_identifier(name: str) -> str:
     return '"' + name.replace('"', '""') + '"'
 
 
-def _double_text(value: float) -> str:
+def double_literal(value: float) -> str:
     """Exact, DOUBLE-typed SQL literal text for a Python float."""
     v = float(value)
     if math.isnan(v):
@@ -116,13 +116,13 @@ def _double_text(value: float) -> str:
 
 
 def _lit_double(value: float) -> _Expr:
-    return _Expr((_double_text(value),), "DOUBLE")
+    return _Expr((double_literal(value),), "DOUBLE")
 
 
 def _lit_float(value: float) -> _Expr:
     """A FLOAT literal holding exactly the float32 value of ``value``."""
     v32 = float(np.float32(value))
-    return _Expr((f"CAST({_double_text(v32)} AS FLOAT)",), "FLOAT")
+    return _Expr((f"CAST({double_literal(v32)} AS FLOAT)",), "FLOAT")
 
 
 def _as_double(x: _Expr) -> _Expr:
@@ -826,7 +826,7 @@ def _array_feature_extractor(c: _GraphCompiler, node: onnx.NodeProto, a: dict, i
         if not isinstance(x, np.ndarray) or len(idx.cols) != 1:
             raise UnsupportedModelError("ArrayFeatureExtractor: unsupported per-row indexing")
         table = np.asarray(x, dtype=np.float64).ravel()
-        parts: list[str | _Expr] = ["list_extract([", ", ".join(_double_text(v) for v in table)]
+        parts: list[str | _Expr] = ["list_extract([", ", ".join(double_literal(v) for v in table)]
         parts.extend(["], ", idx.cols[0], " + 1)"])
         return [_Row((_Expr(parts, "DOUBLE", nullable=True),))]
     if not isinstance(idx, np.ndarray):
