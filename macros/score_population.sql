@@ -1,16 +1,18 @@
 {% macro score_population(task, features_relation, population_relation) -%}
-    {#- Scores of a task's registered model for a population (customer_id, snapshot_date):
-        the ONNX graph compiled to SQL runs here, in the warehouse. -#}
+    {#- Scores of a task's registered model for a population (the task's key columns and
+        snapshot_date): the ONNX graph compiled to SQL runs here, in the warehouse. -#}
+    {%- set keys = task_keys(task) -%}
     {%- set model = registered_model(task) -%}
     {%- if model is none -%}
         {%- if execute -%}
             {{ log("WARNING: no registered model for task " ~ task ~ "; its scores are empty", info=true) }}
         {%- endif -%}
         select
-            population.customer_id,
-            population.snapshot_date,
+            {%- for column in keys %}
+            population.{{ column }},
+            {%- endfor %}
             cast(null as double) as score,
-            cast(null as varchar) as model_version
+            cast(null as {{ dbt.type_string() }}) as model_version
         from {{ population_relation }} as population
         where 1 = 0
     {%- else -%}
@@ -20,13 +22,13 @@
                 select features.*
                 from {{ features_relation }} as features
                 inner join {{ population_relation }} as population
-                    on features.customer_id = population.customer_id
-                    and features.snapshot_date = population.snapshot_date
+                    on {{ join_on_columns('features', 'population', keys) }}
             )
         {%- endset -%}
         select
-            scored.customer_id,
-            scored.snapshot_date,
+            {%- for column in keys %}
+            scored.{{ column }},
+            {%- endfor %}
             cast(scored.score as double) as score,
             '{{ model.model_version }}' as model_version
         from (

@@ -1,5 +1,6 @@
 {% macro score_reasons(task, features_relation, population_relation, templates_relation, reasons_count=3) -%}
-    {#- The top reasons behind a task's scores for a population (customer_id, snapshot_date):
+    {%- set keys = task_keys(task) -%}
+    {#- The top reasons behind a task's scores for a population (the task's keys):
         the registered model's explanation SQL splits each score's log-odds into one
         contribution per feature; the reasons_count features with the largest positive
         contribution (ties: feature name) become reasons, rendered from their reason_template.
@@ -11,8 +12,9 @@
             {{ log("WARNING: no registered model with an explanation for task " ~ task ~ "; its reasons are empty", info=true) }}
         {%- endif -%}
         select
-            population.customer_id,
-            population.snapshot_date,
+            {%- for column in keys %}
+            population.{{ column }},
+            {%- endfor %}
             cast(null as {{ dbt.type_string() }}) as model_version,
             cast(null as {{ dbt.type_bigint() }}) as reason_rank,
             cast(null as {{ dbt.type_string() }}) as feature_name,
@@ -29,9 +31,7 @@
             select features.*
             from {{ features_relation }} as features
             inner join {{ population_relation }} as population
-                on
-                    features.customer_id = population.customer_id
-                    and features.snapshot_date = population.snapshot_date
+                on {{ join_on_columns('features', 'population', keys) }}
         ),
 
         contributions as (
@@ -42,8 +42,9 @@
             {#- One wide row per customer: every feature's value (as a double; missing or NaN
                 is null, a flag is 1 or 0) beside its contribution. #}
             select
-                population_features.customer_id,
-                population_features.snapshot_date,
+                {%- for column in keys %}
+                population_features.{{ column }},
+                {%- endfor %}
                 {%- for feature in features %}
                 {%- set column = 'population_features.' ~ adapter.quote(feature) %}
                 {%- if reason_value_format(feature) == 'flag' %}
@@ -56,16 +57,15 @@
                 {%- endfor %}
             from population_features
             inner join contributions
-                on
-                    population_features.customer_id = contributions.customer_id
-                    and population_features.snapshot_date = contributions.snapshot_date
+                on {{ join_on_columns('population_features', 'contributions', keys) }}
         ),
 
         contributions_per_feature as (
             {#- Unpivoted by a join with the feature list (one scan of the wide rows). #}
             select
-                explained.customer_id,
-                explained.snapshot_date,
+                {%- for column in keys %}
+                explained.{{ column }},
+                {%- endfor %}
                 model_features.feature_name,
                 model_features.value_format,
                 case model_features.feature_position
@@ -101,7 +101,7 @@
             select
                 *,
                 row_number() over (
-                    partition by customer_id, snapshot_date
+                    partition by {{ keys | join(', ') }}
                     order by contribution desc, feature_name asc
                 ) as reason_rank
             from candidate_reasons
@@ -117,8 +117,9 @@
 
         reasons as (
             select
-                top_reasons.customer_id,
-                top_reasons.snapshot_date,
+                {%- for column in keys %}
+                top_reasons.{{ column }},
+                {%- endfor %}
                 '{{ model.model_version }}' as model_version,
                 top_reasons.reason_rank,
                 top_reasons.feature_name,

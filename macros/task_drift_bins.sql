@@ -1,7 +1,7 @@
 {% macro task_drift_bins(task, features_relation, expected_population, actual_population, bins=10, epsilon=0.0001) -%}
 {#- Per-bin population stability of every input feature of a task's model in use and of
-    its score (feature_name '__score__'), between two populations of (customer_id,
-    snapshot_date): expected (e.g. the training population) and actual (e.g. the as-of
+    its score (feature_name '__score__'), between two populations of the task's keys
+    (key columns and snapshot_date): expected (e.g. the training population) and actual (e.g. the as-of
     snapshot). Both are scored in SQL by the model (score_population). Each side is read
     once and unpivoted with one CASE over a cross join (portable, no UNPIVOT). An empty
     typed relation when the task has no registered model. -#}
@@ -50,9 +50,7 @@ drift_columns as (
         {{ side }}_scores.score
     from {{ side }}_scores
     inner join {{ features_relation }} as features
-        on
-            {{ side }}_scores.customer_id = features.customer_id
-            and {{ side }}_scores.snapshot_date = features.snapshot_date
+        on {{ join_on_columns(side ~ '_scores', 'features', task_keys(task)) }}
 ),
 
 {{ side }}_values as (

@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
+import json
 import logging
-from collections.abc import Mapping, Sequence
+from collections.abc import Collection, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -49,6 +50,9 @@ class TaskTrainingInput:
     training_rows: duckdb.DuckDBPyRelation
     feature_columns: tuple[str, ...]
     label_column: str
+    objective: str = "classification"
+    key_columns: tuple[str, ...] = ("customer_id",)
+    families: tuple[str, ...] = ()
     baselines: Mapping[str, Sequence[str]] = field(default_factory=dict)
     feature_descriptions: Mapping[str, str] = field(default_factory=dict)
 
@@ -58,18 +62,32 @@ def empty_registry_frame() -> pd.DataFrame:
     return pd.DataFrame({name: pd.Series(dtype=dtype) for name, dtype in REGISTRY_COLUMNS.items()})
 
 
+def retrain_selection(setting: object) -> bool | frozenset[str]:
+    """The var retrain as dbt passes it (JSON text): true or false, or a list of tasks."""
+    value = json.loads(setting) if isinstance(setting, str) else setting
+    if isinstance(value, bool):
+        return value
+    if isinstance(value, list) and all(isinstance(task, str) for task in value):
+        return frozenset(value)
+    raise ValueError(f"var retrain must be true, false or a list of task names, not {setting!r}")
+
+
 def sample_training_rows(
-    relation: duckdb.DuckDBPyRelation, max_rows: int, seed: int
+    relation: duckdb.DuckDBPyRelation,
+    max_rows: int,
+    seed: int,
+    key_columns: Sequence[str] = ("customer_id",),
 ) -> pd.DataFrame:
     """All labelled rows, or a deterministic hash sample of about max_rows of them."""
     total = relation.aggregate("count(*)").fetchall()[0][0]
     # A fixed row order: fits (and the bins HistGradientBoosting samples) must not depend on
     # the order a parallel scan returns rows in.
-    order = "snapshot_date, customer_id"
+    order = ", ".join(["snapshot_date", *key_columns])
     if total <= max_rows:
         return relation.order(order).df()
     keep_per_million = int(1_000_000 * max_rows / total)
-    condition = f"hash(customer_id, snapshot_date, {int(seed)}) % 1000000 < {keep_per_million}"
+    hashed = ", ".join([*key_columns, "snapshot_date", str(int(seed))])
+    condition = f"hash({hashed}) % 1000000 < {keep_per_million}"
     LOGGER.info("sampling about %s of %s training rows", max_rows, total)
     return relation.filter(condition).order(order).df()
 
@@ -78,25 +96,32 @@ def new_registry_rows(
     inputs: list[TaskTrainingInput],
     existing_versions: pd.DataFrame,
     *,
-    retrain: bool,
+    retrain: bool | Collection[str],
     model_dir: Path,
     seed: int,
     max_training_rows: int,
     backtest_folds: int = 4,
     calibration: str = "auto",
 ) -> pd.DataFrame:
-    """Train every task that has no registered model (or all of them when retrain is set)."""
+    """Train every task that has no registered model, and the tasks retrain names (all of
+    them when it is True)."""
     rows = []
     for task_input in inputs:
         task_versions = existing_versions[existing_versions["task"] == task_input.task]
-        if len(task_versions) and not retrain:
+        wanted = retrain if isinstance(retrain, bool) else task_input.task in retrain
+        if len(task_versions) and not wanted:
             LOGGER.info("%s: using registered model, no training", task_input.task)
             continue
-        frame = sample_training_rows(task_input.training_rows, max_training_rows, seed)
+        frame = sample_training_rows(
+            task_input.training_rows, max_training_rows, seed, task_input.key_columns
+        )
         config = TrainingConfig(
             task=task_input.task,
             feature_columns=task_input.feature_columns,
             label_column=task_input.label_column,
+            objective=task_input.objective,
+            key_columns=task_input.key_columns,
+            families=task_input.families,
             model_dir=model_dir,
             seed=seed,
             backtest_folds=backtest_folds,

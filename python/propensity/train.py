@@ -31,16 +31,11 @@ from propensity.onnx_sql import compile_onnx
 # The relation name the stored scoring SQL reads from; the scoring model substitutes it.
 FEATURES_PLACEHOLDER = "__propensity_features__"
 PASSTHROUGH_COLUMNS = ("customer_id", "snapshot_date")
-# Columns of the training rows kept with the out-of-time predictions (segments for the
-# per-segment metrics).
-KEPT_COLUMNS = (
-    "customer_id",
-    "snapshot_date",
-    "lifecycle_segment",
-    "is_high_value",
-    "is_engagement_driven",
-)
+# Columns of customer tasks' training rows kept with the out-of-time predictions (the
+# segments, for the per-segment metrics), besides the task's keys.
+SEGMENT_COLUMNS = ("lifecycle_segment", "is_high_value", "is_engagement_driven")
 CALIBRATION_MODES = ("auto", "sigmoid", "none")
+OBJECTIVES = ("classification",)
 
 
 class TrainingDataError(ValueError):
@@ -57,6 +52,11 @@ class TrainingConfig:
     model_dir: Path
     seed: int = 20261125
     snapshot_column: str = "snapshot_date"
+    objective: str = "classification"
+    # The columns that, with the snapshot, identify a row; the scoring SQL passes them on.
+    key_columns: tuple[str, ...] = ("customer_id",)
+    # The candidate families compared (all of candidate_models when empty).
+    families: tuple[str, ...] = ()
     # Rolling-origin backtest: the newest `backtest_folds` labelled snapshots are each tested
     # by models fitted on every earlier snapshot; the newest one validates the registered model.
     backtest_folds: int = 4
@@ -69,6 +69,27 @@ class TrainingConfig:
     feature_descriptions: Mapping[str, str] = field(default_factory=dict)
     importance_rows: int = 20_000
     importance_repeats: int = 5
+
+    @property
+    def passthrough_columns(self) -> tuple[str, ...]:
+        """The columns the scoring SQL passes through: the keys and the snapshot."""
+        return (*self.key_columns, self.snapshot_column)
+
+    def kept_columns(self, frame: pd.DataFrame) -> tuple[str, ...]:
+        """The training-row columns kept with the out-of-time predictions."""
+        segments = tuple(column for column in SEGMENT_COLUMNS if column in frame)
+        return (*self.passthrough_columns, *segments)
+
+    def candidates(self) -> dict[str, Pipeline]:
+        """The candidate families this task compares, unfitted."""
+        every = candidate_models(self.seed)
+        unknown = [family for family in self.families if family not in every]
+        if unknown:
+            raise TrainingDataError(
+                f"{self.task}: unknown model families {', '.join(unknown)}; "
+                f"known: {', '.join(every)}"
+            )
+        return {name: every[name] for name in self.families} if self.families else every
 
 
 @dataclass(frozen=True)
@@ -178,22 +199,27 @@ def export_onnx(pipeline: Pipeline, n_features: int) -> bytes:
 def train_task(frame: pd.DataFrame, config: TrainingConfig, version_number: int) -> TrainedModel:
     """Backtest every candidate, register the best family (by mean out-of-time PR-AUC) as
     fitted on every snapshot before the newest, calibrated when that helps."""
-    missing = [c for c in (*config.feature_columns, config.label_column) if c not in frame]
+    needed = (*config.passthrough_columns, *config.feature_columns, config.label_column)
+    missing = [c for c in needed if c not in frame]
     if missing:
         raise TrainingDataError(f"training rows lack columns: {', '.join(missing)}")
+    if config.objective not in OBJECTIVES:
+        raise TrainingDataError(
+            f"{config.task}: objective {config.objective!r} is not one of {', '.join(OBJECTIVES)}"
+        )
     if config.calibration not in CALIBRATION_MODES:
         raise TrainingDataError(f"calibration must be one of {', '.join(CALIBRATION_MODES)}")
     try:
         folds = run_backtest(
             frame,
-            candidates=candidate_models(config.seed),
+            candidates=config.candidates(),
             feature_matrix=feature_matrix,
             feature_columns=config.feature_columns,
             label_column=config.label_column,
             snapshot_column=config.snapshot_column,
             folds=config.backtest_folds,
             baselines=config.baselines,
-            keep_columns=KEPT_COLUMNS,
+            keep_columns=config.kept_columns(frame),
             seed=config.seed,
         )
     except BacktestError as error:
@@ -260,8 +286,8 @@ def train_task(frame: pd.DataFrame, config: TrainingConfig, version_number: int)
         onnx_path=onnx_path,
         onnx_sha256=sha256,
         predictions_path=predictions_path,
-        scoring_sql=scorer.select_sql(FEATURES_PLACEHOLDER, PASSTHROUGH_COLUMNS),
-        explanation_sql=explainer.select_sql(FEATURES_PLACEHOLDER, PASSTHROUGH_COLUMNS),
+        scoring_sql=scorer.select_sql(FEATURES_PLACEHOLDER, config.passthrough_columns),
+        explanation_sql=explainer.select_sql(FEATURES_PLACEHOLDER, config.passthrough_columns),
         explanation_bias=explainer.bias,
     )
 

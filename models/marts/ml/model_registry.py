@@ -1,13 +1,21 @@
 """The model registry: one row per trained model version, appended, never rebuilt.
 
 A fresh build trains every task that has no model yet; later builds reuse the registered
-model unless the `retrain` var is true (`dbt build --vars '{retrain: true}'`).
+model unless the `retrain` var asks for it (`dbt build --vars '{retrain: true}'` retrains
+every task, `{retrain: [churn]}` only the tasks listed). Which tasks exist, and where their
+labelled rows are, comes from ml_tasks (the declared var tasks), so a new task needs no
+change here.
 """
 
 import json
 from pathlib import Path
 
-from propensity.registry import TaskTrainingInput, empty_registry_frame, new_registry_rows
+from propensity.registry import (
+    TaskTrainingInput,
+    empty_registry_frame,
+    new_registry_rows,
+    retrain_selection,
+)
 
 
 def model(dbt, session):
@@ -15,28 +23,31 @@ def model(dbt, session):
         materialized="incremental", full_refresh=False, on_schema_change="append_new_columns"
     )
     task_features = dbt.ref("ml_task_features").df()
+    tasks = dbt.ref("ml_tasks").df()
     if dbt.is_incremental:
         existing = session.sql(f"select model_version, task from {dbt.this}").df()
     else:
         existing = empty_registry_frame()[["model_version", "task"]]
 
-    # dbt needs every ref() spelled out, so the training sets are listed literally.
-    training_sets = {"upsell": dbt.ref("upsell_training_set")}
     # dbt finds config keys by reading dbt.config.get calls; one nested in a method chain
     # is missed, so each read stands on its own.
-    tasks = json.loads(dbt.config.get("tasks"))
     retrain = dbt.config.get("retrain")
     inputs = []
-    for task, training_rows in training_sets.items():
-        features = task_features[task_features["task"] == task].sort_values("feature_position")
-        settings = tasks[task]
+    for declared in tasks.sort_values("task").itertuples():
+        features = task_features[task_features["task"] == declared.task].sort_values(
+            "feature_position"
+        )
         inputs.append(
             TaskTrainingInput(
-                task=task,
-                training_rows=training_rows,
+                task=declared.task,
+                # ml_tasks refs every training set, so they are built before this model.
+                training_rows=session.sql(f"select * from {declared.training_set_relation}"),
                 feature_columns=tuple(features["feature_name"]),
-                label_column=settings["label_column"],
-                baselines=settings.get("baselines", {}),
+                label_column=declared.label_column,
+                objective=declared.objective,
+                key_columns=tuple(json.loads(declared.key_columns)),
+                families=tuple(json.loads(declared.model_families)),
+                baselines=json.loads(declared.baselines),
                 feature_descriptions=dict(
                     zip(features["feature_name"], features["reason_template"], strict=True)
                 ),
@@ -45,7 +56,7 @@ def model(dbt, session):
     return new_registry_rows(
         inputs,
         existing,
-        retrain=str(retrain).lower() == "true",
+        retrain=retrain_selection(retrain),
         model_dir=Path(dbt.config.get("model_dir")),
         seed=int(dbt.config.get("training_seed")),
         max_training_rows=int(dbt.config.get("max_training_rows")),

@@ -25,6 +25,8 @@ as_of_snapshot as (
 ),
 {% for task in var('tasks') %}
 {%- set model = registered_model(task) %}
+{%- set config = task_config(task) %}
+{%- set keys = task_keys(task) %}
 {{ task }}_training_rows as (
     select * from {{ ref(task ~ '_training_set') }}
 ),
@@ -49,8 +51,7 @@ as_of_snapshot as (
 
 {{ task }}_training_population as (
     select
-        training_rows.customer_id,
-        training_rows.snapshot_date
+        {{ qualified_columns('training_rows', keys) }}
     from {{ task }}_training_rows as training_rows
     inner join {{ task }}_reference as reference
         on
@@ -65,14 +66,13 @@ as_of_snapshot as (
 
 {{ task }}_expected_population as (
     select
-        training_population.customer_id,
-        training_population.snapshot_date
+        {{ qualified_columns('training_population', keys) }}
     from {{ task }}_training_population as training_population
     cross join {{ task }}_training_population_size as population_size
     where
         population_size.rows_count <= {{ max_rows }}
         or {{ hash_bucket(
-            "cast(training_population.customer_id as varchar) || ':' || "
+            "(" ~ entity_key('training_population', config.key_columns) ~ ") || ':' || "
             ~ "cast(training_population.snapshot_date as varchar) || ':" ~ var('training_seed') ~ "'",
             1000000
         ) }} < floor(1000000.0 * {{ max_rows }} / population_size.rows_count)
@@ -80,15 +80,14 @@ as_of_snapshot as (
 
 {{ task }}_actual_population as (
     select
-        customer_id,
-        snapshot_date
+        {{ qualified_columns('', keys) }}
     from {{ task }}_scores
 ),
 
 {{ task }}_drift_bins as (
     {{ task_drift_bins(
         task,
-        ref('customer_feature_snapshots'),
+        ref(config.features_model),
         task ~ '_expected_population',
         task ~ '_actual_population'
     ) }}

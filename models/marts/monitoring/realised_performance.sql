@@ -7,6 +7,7 @@ with
 
 score_history as (
     select * from {{ ref('score_history') }}
+    where objective = 'classification'
 ),
 
 snapshots as (
@@ -17,22 +18,21 @@ snapshot_grid as (
     select min(snapshot_date) as first_snapshot_date
     from snapshots
 ),
-{% for task, settings in var('tasks').items() %}
-{%- if 'label_column' not in settings %}
-    {{- exceptions.raise_compiler_error("var tasks: " ~ task ~ " has no label_column") }}
-{%- endif %}
+{%- set classification_tasks = tasks_with_objective('classification') %}
+{% for task in classification_tasks %}
 {{ task }}_training_rows as (
     select * from {{ ref(task ~ '_training_set') }}
 ),
 {% endfor %}
 matured_labels as (
-    {%- for task, settings in var('tasks').items() %}
+    {%- for task in classification_tasks %}
+    {%- set config = task_config(task) %}
     select
         '{{ task }}' as task,
-        customer_id,
-        snapshot_date,
-        cast({{ settings['label_column'] }} as integer) as label_value
-    from {{ task }}_training_rows
+        {{ entity_key('training_rows', config.key_columns) }} as entity_key,
+        training_rows.snapshot_date,
+        cast(training_rows.{{ config.label_column }} as integer) as label_value
+    from {{ task }}_training_rows as training_rows
     {{ 'union all' if not loop.last }}
     {%- endfor %}
 ),
@@ -42,7 +42,7 @@ scored_rows as (
         score_history.task,
         score_history.model_version,
         score_history.snapshot_date,
-        score_history.customer_id,
+        score_history.entity_key,
         score_history.score,
         score_history.scored_at,
         matured_labels.label_value
@@ -50,7 +50,7 @@ scored_rows as (
     left join matured_labels
         on
             score_history.task = matured_labels.task
-            and score_history.customer_id = matured_labels.customer_id
+            and score_history.entity_key = matured_labels.entity_key
             and score_history.snapshot_date = matured_labels.snapshot_date
 ),
 
@@ -59,7 +59,7 @@ labelled_rows_ranked as (
         task,
         model_version,
         snapshot_date,
-        customer_id,
+        entity_key,
         score,
         label_value,
         -- average rank of tied scores: the lowest rank plus half the other ties
@@ -68,7 +68,7 @@ labelled_rows_ranked as (
             as score_rank,
         ntile(10) over (
             partition by task, model_version, snapshot_date
-            order by score desc, customer_id asc
+            order by score desc, entity_key asc
         ) as decile
     from scored_rows
     where label_value is not null
