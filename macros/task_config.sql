@@ -76,3 +76,14 @@
     {%- endfor -%}
     {{- return(selected) -}}
 {%- endmacro %}
+
+{% macro audience_tasks() -%}
+    {#- The customer classification tasks campaigns can target (see audience_scores). -#}
+    {%- set selected = [] -%}
+    {%- for task in tasks_with_objective('classification') -%}
+        {%- if task_config(task).entity == 'customer' -%}
+            {%- do selected.append(task) -%}
+        {%- endif -%}
+    {%- endfor -%}
+    {{- return(selected) -}}
+{%- endmacro %}

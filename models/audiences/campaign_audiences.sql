@@ -1,9 +1,12 @@
 {#- The campaign audiences: one row per customer in each active campaign, ready to send.
-    Scores are ranked into deciles over the task's whole scored population; suppressed
-    customers are removed; the campaign's audience rule picks who is in (by score, or every
-    customer with a positive expected profit: score x value x margin - cost per contact), at
-    most max_contacts of them; next-best-action
-    rules choose the action; a hash of customer and campaign assigns the control group. -#}
+    Scores (audience_scores: one per task and customer) are ranked into deciles over the
+    task's whole scored population; suppressed customers are removed; each customer's value
+    of a conversion comes from the campaign's value_source (a fixed value, the recommended
+    product's price, or a value task's predicted revenue for that customer), so expected
+    value = score x value and expected profit = expected value x margin - cost per contact;
+    the campaign ranks by score or by expected value (rank_by) and its audience rule picks
+    who is in, at most max_contacts of them; next-best-action rules choose the action; a
+    hash of customer and campaign assigns the control group. -#}
 with
 
 campaigns as (
@@ -28,7 +31,11 @@ reasons as (
 ),
 
 scores as (
-    {{ task_scores() }}
+    select * from {{ ref('audience_scores') }}
+),
+
+predicted_values as (
+    select * from {{ ref('customer_predicted_values') }}
 ),
 
 scores_ranked as (
@@ -38,7 +45,7 @@ scores_ranked as (
     from scores
 ),
 
-candidates as (
+candidates_valued as (
     select
         campaigns.campaign_id,
         campaigns.task,
@@ -47,21 +54,46 @@ candidates as (
         campaigns.audience_rule_value,
         campaigns.max_contacts,
         campaigns.holdout_percent,
+        campaigns.rank_by,
+        campaigns.margin_rate,
+        campaigns.cost_per_contact,
         scores_ranked.customer_id,
         scores_ranked.snapshot_date,
         scores_ranked.model_version,
         scores_ranked.score,
         scores_ranked.decile,
-        scores_ranked.score * campaigns.value_per_conversion * campaigns.margin_rate
-        - campaigns.cost_per_contact as expected_profit
+        scores_ranked.entity_key,
+        scores_ranked.recommended_category,
+        scores_ranked.recommended_product_id,
+        scores_ranked.recommended_product_name,
+        -- the value of a conversion for this customer; the fixed value when the source has none
+        coalesce(
+            case
+                when campaigns.value_source = 'product_price' then scores_ranked.item_value
+                when campaigns.value_source != 'fixed' then predicted_values.predicted_value
+            end,
+            campaigns.value_per_conversion
+        ) as conversion_value
     from campaigns
     inner join scores_ranked on campaigns.task = scores_ranked.task
+    left join predicted_values
+        on
+            campaigns.value_source = predicted_values.task
+            and scores_ranked.customer_id = predicted_values.customer_id
+),
+
+candidates as (
+    select
+        *,
+        score * conversion_value as expected_value,
+        score * conversion_value * margin_rate - cost_per_contact as expected_profit
+    from candidates_valued
     where not exists (
         select 1
         from suppressions
         where
-            suppressions.campaign_id = campaigns.campaign_id
-            and suppressions.customer_id = scores_ranked.customer_id
+            suppressions.campaign_id = candidates_valued.campaign_id
+            and suppressions.customer_id = candidates_valued.customer_id
     )
 ),
 
@@ -69,7 +101,10 @@ candidates_ranked as (
     select
         *,
         row_number() over (
-            partition by campaign_id order by score desc, customer_id asc
+            partition by campaign_id
+            order by
+                case when rank_by = 'expected_value' then expected_value else score end desc,
+                customer_id asc
         ) as audience_rank,
         count(*) over (partition by campaign_id) as candidates_count
     from candidates
@@ -140,13 +175,13 @@ actions_matched as (
 reasons_per_customer as (
     select
         task,
-        customer_id,
+        entity_key,
         snapshot_date,
         max(case when reason_rank = 1 then reason end) as reason_1,
         max(case when reason_rank = 2 then reason end) as reason_2,
         max(case when reason_rank = 3 then reason end) as reason_3
     from reasons
-    group by task, customer_id, snapshot_date
+    group by task, entity_key, snapshot_date
 ),
 
 final as (
@@ -156,6 +191,8 @@ final as (
         banded.snapshot_date,
         banded.model_version,
         banded.score,
+        banded.conversion_value,
+        banded.expected_value,
         banded.expected_profit,
         banded.decile,
         banded.band,
@@ -169,7 +206,10 @@ final as (
         case
             when actions_matched.next_best_action = 'upgrade_with_addon'
                 then banded.last_order_category
+            else banded.recommended_category
         end as recommended_addon_category,
+        banded.recommended_product_id,
+        banded.recommended_product_name,
         banded.audience_rank,
         case
             when
@@ -190,7 +230,7 @@ final as (
     left join reasons_per_customer
         on
             banded.task = reasons_per_customer.task
-            and banded.customer_id = reasons_per_customer.customer_id
+            and banded.entity_key = reasons_per_customer.entity_key
             and banded.snapshot_date = reasons_per_customer.snapshot_date
 )
 

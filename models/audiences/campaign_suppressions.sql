@@ -29,7 +29,7 @@ contract_exceptions as (
 ),
 
 scores as (
-    {{ task_scores() }}
+    select * from {{ ref('audience_scores') }}
 ),
 
 consent_in_force as (
