@@ -38,15 +38,29 @@ def onnx_probabilities(onnx_path: Path, features: np.ndarray) -> np.ndarray:
     return probabilities[0][:, 1].astype(np.float64)
 
 
+def classification_tasks(dbt, warehouse: Path) -> list[dict]:
+    """Every declared classification task with its keys and feature relation (ml_tasks)."""
+    tasks = dbt.query(
+        warehouse,
+        "select task, key_columns, features_relation from ml.ml_tasks "
+        "where objective = 'classification' order by task",
+    )
+    assert {"upsell", "churn"} <= set(tasks["task"])
+    return [
+        {**row, "keys": [*json.loads(row["key_columns"]), "snapshot_date"]}
+        for row in tasks.to_dict("records")
+    ]
+
+
 def feature_frame(
-    dbt, warehouse: Path, columns: list[str], where: str = "true", parameters=()
+    dbt, warehouse: Path, task: dict, columns: list[str], where: str = "true", parameters=()
 ) -> pd.DataFrame:
-    """customer_id, snapshot_date and the model's columns as doubles (NULL -> NaN)."""
+    """The task's keys and the model's columns as doubles (NULL -> NaN), in key order."""
+    keys = ", ".join(task["keys"])
     casts = ", ".join(f'cast("{column}" as double) as "{column}"' for column in columns)
     return dbt.query(
         warehouse,
-        f"select customer_id, snapshot_date, {casts} from marts.customer_feature_snapshots "
-        f"where {where} order by customer_id, snapshot_date",
+        f"select {keys}, {casts} from {task['features_relation']} where {where} order by {keys}",
         parameters,
     )
 
@@ -63,68 +77,77 @@ def checked_onnx_path(row: pd.Series) -> Path:
 
 
 def test_every_score_equals_onnxruntime_on_the_registered_model(built, dbt, registry):
-    scores = dbt.query(
-        built.warehouse,
-        "select customer_id, snapshot_date, score, model_version from ml.upsell_scores "
-        "order by customer_id",
-    )
-    assert len(scores) > 500
-    assert scores["customer_id"].is_unique
     as_of = dbt.scalar(
         built.warehouse,
         "select snapshot_date from intermediate.int_snapshot_dates where is_as_of_snapshot",
     )
-    assert set(scores["snapshot_date"].dt.date) == {as_of}
-    (version,) = set(scores["model_version"])
-    row = registry.loc[version]
-    columns = json.loads(row["feature_columns"])
-    path = checked_onnx_path(row)
-
-    features = feature_frame(dbt, built.warehouse, columns, "snapshot_date = ?", [as_of])
-    features = features.set_index("customer_id").loc[scores["customer_id"]]
-    matrix = as_float32(features, columns)
-    assert np.isnan(matrix).any(), "NULL features must be part of the comparison"
-    expected = onnx_probabilities(path, matrix)
-    difference = np.abs(expected - scores["score"].to_numpy())
-    print(f"max |SQL score - onnxruntime| over {len(scores)} scores: {difference.max():.2e}")
-    assert difference.max() <= TOLERANCE, scores.iloc[int(difference.argmax())]
-
-
-def test_every_eligible_as_of_customer_is_scored_exactly_once(built, dbt):
-    eligible = dbt.query(
-        built.warehouse,
-        "select customer_id from intermediate.int_upsell_labels "
-        "where snapshot_date = (select as_of_date from intermediate.int_snapshot_dates limit 1)",
-    )["customer_id"]
-    scored = dbt.query(built.warehouse, "select customer_id from ml.upsell_scores")["customer_id"]
-    assert len(eligible) > 500
-    assert scored.is_unique
-    assert sorted(scored) == sorted(eligible)
-
-
-def test_scoring_sql_matches_onnxruntime_on_every_snapshot(built, dbt, registry):
-    """The compiled SQL, run on all ~48k feature rows (many NULL patterns), equals onnxruntime."""
-    for _, row in registry.iterrows():
+    for task in classification_tasks(dbt, built.warehouse):
+        keys = task["keys"]
+        scores = dbt.query(
+            built.warehouse,
+            f"select {', '.join(keys)}, score, model_version from ml.{task['task']}_scores "
+            f"order by {', '.join(keys)}",
+        )
+        assert len(scores) > 500, task["task"]
+        assert not scores.duplicated(keys).any()
+        assert set(scores["snapshot_date"].dt.date) == {as_of}
+        (version,) = set(scores["model_version"])
+        row = registry.loc[version]
         columns = json.loads(row["feature_columns"])
-        sql = row["scoring_sql"].replace(
-            "__propensity_features__",
-            "(select * from marts.customer_feature_snapshots)",
+        path = checked_onnx_path(row)
+
+        features = feature_frame(dbt, built.warehouse, task, columns, "snapshot_date = ?", [as_of])
+        features = scores[keys].merge(features, on=keys, how="left", validate="one_to_one")
+        matrix = as_float32(features, columns)
+        assert np.isnan(matrix).any(), "NULL features must be part of the comparison"
+        expected = onnx_probabilities(path, matrix)
+        difference = np.abs(expected - scores["score"].to_numpy())
+        print(f"{task['task']}: max |SQL - onnxruntime| over {len(scores)}: {difference.max():.2e}")
+        assert difference.max() <= TOLERANCE, scores.iloc[int(difference.argmax())]
+
+
+def test_every_eligible_as_of_row_is_scored_exactly_once(built, dbt):
+    for task in classification_tasks(dbt, built.warehouse):
+        keys = task["keys"]
+        eligible = dbt.query(
+            built.warehouse,
+            f"select {', '.join(keys)} from intermediate.int_{task['task']}_labels "
+            "where snapshot_date = (select as_of_date from intermediate.int_snapshot_dates "
+            f"limit 1) order by {', '.join(keys)}",
         )
         scored = dbt.query(
             built.warehouse,
-            f"select customer_id, snapshot_date, score from ({sql}) as scored "
-            "order by customer_id, snapshot_date",
+            f"select {', '.join(keys)} from ml.{task['task']}_scores order by {', '.join(keys)}",
         )
-        features = feature_frame(dbt, built.warehouse, columns)
-        assert len(scored) == len(features) > 20_000
-        assert (scored["customer_id"].to_numpy() == features["customer_id"].to_numpy()).all()
-        expected = onnx_probabilities(checked_onnx_path(row), as_float32(features, columns))
-        assert np.abs(expected - scored["score"].to_numpy()).max() <= TOLERANCE
+        assert len(eligible) > 500, task["task"]
+        assert not scored.duplicated().any()
+        pd.testing.assert_frame_equal(scored, eligible)
+
+
+def test_scoring_sql_matches_onnxruntime_on_every_snapshot(built, dbt, registry):
+    """The compiled SQL, run on every feature row (many NULL patterns), equals onnxruntime."""
+    for task in classification_tasks(dbt, built.warehouse):
+        keys = task["keys"]
+        for _, row in registry[registry["task"] == task["task"]].iterrows():
+            columns = json.loads(row["feature_columns"])
+            sql = row["scoring_sql"].replace(
+                "__propensity_features__", f"(select * from {task['features_relation']})"
+            )
+            scored = dbt.query(
+                built.warehouse,
+                f"select {', '.join(keys)}, score from ({sql}) as scored "
+                f"order by {', '.join(keys)}",
+            )
+            features = feature_frame(dbt, built.warehouse, task, columns)
+            assert len(scored) == len(features) > 20_000
+            pd.testing.assert_frame_equal(scored[keys], features[keys])
+            expected = onnx_probabilities(checked_onnx_path(row), as_float32(features, columns))
+            assert np.abs(expected - scored["score"].to_numpy()).max() <= TOLERANCE
 
 
 def test_model_beats_random_on_the_validation_snapshot(built, dbt, registry):
     """Truth gap (information): model ROC-AUC vs the true probability's on the same rows."""
-    (version,) = registry.index
+    (version,) = registry.index[registry["task"] == "upsell"]
     row = registry.loc[version]
     columns = json.loads(row["feature_columns"])
     validation_snapshot = pd.Timestamp(row["validation_snapshot"]).date()

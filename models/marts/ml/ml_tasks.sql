@@ -15,6 +15,7 @@ declared_tasks as (
         '{{ config.label_column }}' as label_column,
         cast({{ config.label_window_days }} as integer) as label_window_days,
         '{{ config.features_model }}' as features_model,
+        '{{ ref(config.features_model).include(database=false) }}' as features_relation,
         '{{ tojson(config.families) | replace("'", "''") }}' as model_families,
         '{{ tojson(config.baselines) | replace("'", "''") }}' as baselines,
         '{{ ref(task ~ "_training_set").include(database=false) }}' as training_set_relation
