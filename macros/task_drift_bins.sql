@@ -3,9 +3,12 @@
     its score (feature_name '__score__'), between two populations of the task's keys
     (key columns and snapshot_date): expected (e.g. the training population) and actual (e.g. the as-of
     snapshot). Both are scored in SQL by the model (score_population). Each side is read
-    once and unpivoted with one CASE over a cross join (portable, no UNPIVOT). An empty
-    typed relation when the task has no registered model. -#}
+    once and unpivoted with one CASE over a cross join (portable, no UNPIVOT). A task's
+    drift_exclude features are left out. An empty typed relation when the task has no
+    registered model. -#}
 {%- set model = registered_model(task) -%}
+{%- set excluded = task_config(task).get('drift_exclude', []) -%}
+{%- set drift_features = (model.feature_columns if model is not none else []) | reject('in', excluded) | list -%}
 {%- if model is none %}
 select
     cast(null as varchar) as task,
@@ -31,7 +34,7 @@ where 1 = 0
 with
 
 drift_columns as (
-    {%- for feature in model.feature_columns %}
+    {%- for feature in drift_features %}
     select '{{ feature }}' as feature_name
     union all
     {%- endfor %}
@@ -44,7 +47,7 @@ drift_columns as (
 
 {{ side }}_rows as (
     select
-        {%- for feature in model.feature_columns %}
+        {%- for feature in drift_features %}
         features.{{ feature }},
         {%- endfor %}
         {{ side }}_scores.score
@@ -57,7 +60,7 @@ drift_columns as (
     select
         drift_columns.feature_name,
         case drift_columns.feature_name
-            {%- for feature in model.feature_columns %}
+            {%- for feature in drift_features %}
             {%- if feature | lower in boolean_columns %}
             when '{{ feature }}' then case
                 when {{ side }}_rows.{{ feature }} then 1.0

@@ -54,6 +54,8 @@ class TaskTrainingInput:
     key_columns: tuple[str, ...] = ("customer_id",)
     families: tuple[str, ...] = ()
     baselines: Mapping[str, Sequence[str]] = field(default_factory=dict)
+    # Training reads a deterministic hash sample of about this many rows when there are more.
+    max_training_rows: int = 400_000
     feature_descriptions: Mapping[str, str] = field(default_factory=dict)
 
 
@@ -99,7 +101,6 @@ def new_registry_rows(
     retrain: bool | Collection[str],
     model_dir: Path,
     seed: int,
-    max_training_rows: int,
     backtest_folds: int = 4,
     calibration: str = "auto",
 ) -> pd.DataFrame:
@@ -113,7 +114,10 @@ def new_registry_rows(
             LOGGER.info("%s: using registered model, no training", task_input.task)
             continue
         frame = sample_training_rows(
-            task_input.training_rows, max_training_rows, seed, task_input.key_columns
+            task_input.training_rows,
+            task_input.max_training_rows,
+            seed,
+            task_input.key_columns,
         )
         config = TrainingConfig(
             task=task_input.task,

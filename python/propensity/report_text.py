@@ -25,6 +25,7 @@ SCORER_PHRASES = {
     "recency": "the recency rule",
     "logistic_regression": "the logistic model",
     "hist_gradient_boosting": "the gradient-boosted trees",
+    "hist_gradient_boosting_shallow": "the shallow gradient-boosted trees",
 }
 SCORER_LABELS = {
     "random": "random",
@@ -32,6 +33,7 @@ SCORER_LABELS = {
     "recency": "recency rule",
     "logistic_regression": "logistic regression",
     "hist_gradient_boosting": "gradient boosting",
+    "hist_gradient_boosting_shallow": "gradient boosting (shallow)",
 }
 
 MISSING = "\u2014"  # an em dash stands for a missing number or date

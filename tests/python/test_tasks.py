@@ -7,6 +7,7 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
+import pytest
 import yaml
 
 PROJECT = Path(__file__).resolve().parents[2]
@@ -146,3 +147,144 @@ def test_retention_watchlist_is_ranked_by_expected_value_at_risk(built, dbt):
         "concierge_onboarding",
         "trial_next_tier",
     }
+
+
+def test_cross_sell_labels_recomputed_from_the_clean_tables(built, dbt):
+    """Population: buyers x categories not bought before the snapshot; label: a product of
+    the category ordered in [snapshot, +30 days)."""
+    window = pd.Timedelta(days=declared_tasks()["cross_sell"]["label_window_days"])
+    labels = dbt.query(
+        built.warehouse,
+        "select customer_id, snapshot_date, product_category, is_label_complete, "
+        "has_bought_category from intermediate.int_cross_sell_labels",
+    )
+    bought = dbt.query(
+        built.warehouse,
+        "select order_lines.order_id, orders.customer_id, cast(orders.ordered_at as date) as day, "
+        "products.category from marts.order_lines as order_lines "
+        "inner join marts.orders as orders using (order_id) "
+        "inner join marts.products as products using (product_id) "
+        "where order_lines.quantity > 0",
+    )
+    bought["day"] = pd.to_datetime(bought["day"])
+    snapshots = dbt.query(
+        built.warehouse, "select snapshot_date, as_of_date from intermediate.int_snapshot_dates"
+    )
+    categories = sorted(
+        dbt.query(built.warehouse, "select distinct category from marts.products")["category"]
+    )
+    customers = dbt.query(
+        built.warehouse, "select distinct customer_id from marts.customer_feature_snapshots"
+    )["customer_id"]
+    first = bought.groupby(["customer_id", "category"])["day"].min()
+    expected_rows = []
+    for snapshot in snapshots["snapshot_date"]:
+        owned = first[first < snapshot].reset_index()
+        buyers = set(owned["customer_id"])
+        owned_pairs = set(zip(owned["customer_id"], owned["category"], strict=True))
+        in_window = bought[(bought["day"] >= snapshot) & (bought["day"] < snapshot + window)]
+        window_pairs = set(zip(in_window["customer_id"], in_window["category"], strict=True))
+        for customer in buyers & set(customers):
+            for category in categories:
+                if (customer, category) not in owned_pairs:
+                    expected_rows.append(
+                        (customer, snapshot, category, (customer, category) in window_pairs)
+                    )
+    expected = pd.DataFrame(
+        expected_rows, columns=["customer_id", "snapshot_date", "product_category", "bought"]
+    )
+    merged = labels.merge(
+        expected,
+        on=["customer_id", "snapshot_date", "product_category"],
+        how="outer",
+        indicator=True,
+        validate="one_to_one",
+    )
+    assert (merged["_merge"] == "both").all(), merged[merged["_merge"] != "both"].head()
+    complete = merged[merged["is_label_complete"]]
+    assert len(complete) > 10_000
+    assert (complete["has_bought_category"].astype(bool) == complete["bought"]).all()
+    assert merged.loc[~merged["is_label_complete"], "has_bought_category"].isna().all()
+    assert 0.005 < complete["bought"].mean() < 0.2
+
+
+def test_next_best_product_is_the_likeliest_category_not_owned_and_its_affine_product(built, dbt):
+    recommendations = dbt.query(
+        built.warehouse, "select * from audiences.next_best_products order by customer_id"
+    )
+    scores = dbt.query(
+        built.warehouse, "select customer_id, product_category, score from ml.cross_sell_scores"
+    )
+    assert recommendations["customer_id"].is_unique
+    assert set(recommendations["customer_id"]) == set(scores["customer_id"])
+    best = (
+        scores.sort_values(
+            ["customer_id", "score", "product_category"], ascending=[True, False, True]
+        )
+        .groupby("customer_id")
+        .head(1)
+        .set_index("customer_id")
+    )
+    got = recommendations.set_index("customer_id")
+    assert (got["recommended_category"] == best.loc[got.index, "product_category"]).all()
+    np.testing.assert_allclose(got["score"], best.loc[got.index, "score"], rtol=0, atol=0)
+
+    # Never a category the customer bought before the as-of date.
+    owned = dbt.query(
+        built.warehouse,
+        "select customer_id, product_category from intermediate.int_customer_category_snapshots "
+        "where owns_category and snapshot_date = (select max(snapshot_date) from "
+        "intermediate.int_snapshot_dates)",
+    )
+    owned_pairs = set(zip(owned["customer_id"], owned["product_category"], strict=True))
+    assert not any(
+        (customer, category) in owned_pairs
+        for customer, category in zip(got.index, got["recommended_category"], strict=True)
+    )
+
+    # The product: the category's product with the best basket lift from a product the
+    # customer bought; the product's category and price come from the catalogue.
+    products = dbt.query(
+        built.warehouse, "select product_id, category, list_price from marts.products"
+    ).set_index("product_id")
+    assert (
+        products.loc[got["recommended_product_id"], "category"].to_numpy()
+        == got["recommended_category"].to_numpy()
+    ).all()
+    np.testing.assert_array_equal(
+        products.loc[got["recommended_product_id"], "list_price"].to_numpy(),
+        got["item_value"].to_numpy(),
+    )
+    affinity = dbt.query(
+        built.warehouse,
+        "select antecedent_product_id, consequent_product_id, lift from "
+        "affinity.product_pair_affinity",
+    )
+    history = dbt.query(
+        built.warehouse,
+        "select distinct customer_id, product_id from intermediate.int_order_products_bought "
+        "where ordered_date < (select max(as_of_date) from intermediate.int_snapshot_dates)",
+    )
+    lifts = history.merge(affinity, left_on="product_id", right_on="antecedent_product_id")
+    lifts = lifts.merge(products[["category"]], left_on="consequent_product_id", right_index=True)
+    for customer, row in got[got["product_choice"] == "basket_affinity"].head(200).iterrows():
+        candidates = lifts[
+            (lifts["customer_id"] == customer) & (lifts["category"] == row["recommended_category"])
+        ]
+        assert row["recommended_product_lift"] == pytest.approx(candidates["lift"].max(), abs=0)
+    assert (got["product_choice"] == "basket_affinity").mean() > 0.3
+
+
+def test_cross_sell_campaign_values_each_contact_at_the_recommended_price(built, dbt):
+    audience = dbt.query(
+        built.warehouse,
+        "select audiences.customer_id, audiences.score, audiences.conversion_value, "
+        "audiences.recommended_product_id, audiences.recommended_addon_category, "
+        "recommendations.item_value, recommendations.recommended_category "
+        "from audiences.campaign_audiences as audiences "
+        "inner join audiences.next_best_products as recommendations using (customer_id) "
+        "where audiences.campaign_id = 'cross_sell_addon_nov'",
+    )
+    assert len(audience) > 50
+    np.testing.assert_array_equal(audience["conversion_value"], audience["item_value"])
+    assert (audience["recommended_addon_category"] == audience["recommended_category"]).all()

@@ -18,6 +18,8 @@ declared_tasks as (
         '{{ ref(config.features_model).include(database=false) }}' as features_relation,
         '{{ tojson(config.families) | replace("'", "''") }}' as model_families,
         '{{ tojson(config.baselines) | replace("'", "''") }}' as baselines,
+        cast({{ config.get('max_training_rows', var('max_training_rows')) }} as bigint)
+            as max_training_rows,
         '{{ ref(task ~ "_training_set").include(database=false) }}' as training_set_relation
     {{ 'union all' if not loop.last }}
     {%- endfor %}

@@ -48,6 +48,7 @@ def model(dbt, session):
                 key_columns=tuple(json.loads(declared.key_columns)),
                 families=tuple(json.loads(declared.model_families)),
                 baselines=json.loads(declared.baselines),
+                max_training_rows=int(declared.max_training_rows),
                 feature_descriptions=dict(
                     zip(features["feature_name"], features["reason_template"], strict=True)
                 ),
@@ -59,7 +60,6 @@ def model(dbt, session):
         retrain=retrain_selection(retrain),
         model_dir=Path(dbt.config.get("model_dir")),
         seed=int(dbt.config.get("training_seed")),
-        max_training_rows=int(dbt.config.get("max_training_rows")),
         backtest_folds=int(dbt.config.get("backtest_folds")),
         calibration=str(dbt.config.get("calibration")),
     )

@@ -2,10 +2,9 @@
     its score. Expected: the model's training population, the task's training rows at the
     model's last training snapshot (var drift_reference: last_training_snapshot, the
     default) or at all its training snapshots pooled (training_snapshots); a deterministic
-    hash sample of about max_training_rows when larger. Actual: the as-of snapshot's scored
+    hash sample of about the task's max_training_rows when larger. Actual: the as-of snapshot's scored
     population. The bin rules are in the population_stability_bins macro. -#}
 -- depends_on: {{ ref('model_registry') }}
-{%- set max_rows = var('max_training_rows') | int %}
 {%- set reference = drift_reference() %}
 
 with
@@ -27,6 +26,7 @@ as_of_snapshot as (
 {%- set model = registered_model(task) %}
 {%- set config = task_config(task) %}
 {%- set keys = task_keys(task) %}
+{%- set max_rows = config.get('max_training_rows', var('max_training_rows')) | int %}
 {{ task }}_training_rows as (
     select * from {{ ref(task ~ '_training_set') }}
 ),
