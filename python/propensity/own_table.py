@@ -1,0 +1,719 @@
+"""Bring your own features: train, evaluate, register and score a propensity model on any flat
+table (a DuckDB table, Parquet or CSV), given its label column.
+
+The engine is the project's own: `train.train_task` runs the rolling-origin backtest, the
+baselines, calibration and the evaluation, and exports and compiles the ONNX model. This
+module reads the table, decides each column's encoding (`table_encoding`), gives every row a
+period (its time truncated to a day, week, month or quarter; without a time column, one of K
+pseudo-periods from a seeded hash of its id, which makes the backtest a seeded K-fold-like
+split that is not out of time), registers the version in the warehouse's
+`ml.model_registry` and scores the table there with the stored SQL: the encoding SQL over
+the raw table feeding the compiled model.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import time
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+
+import duckdb
+import numpy as np
+import onnxruntime
+import pandas as pd
+
+from propensity.onnx_sql import quote_identifier
+from propensity.registry import REGISTRY_COLUMNS
+from propensity.table_encoding import (
+    PERIOD_COLUMN,
+    PERIODS,
+    PSEUDO_PERIOD_ORIGIN,
+    ROW_NUMBER_COLUMN,
+    Candidate,
+    TableEncoding,
+    binary_label,
+    plan_columns,
+    sql_string,
+    type_class,
+)
+from propensity.table_source import TableSource
+from propensity.train import (
+    FEATURES_PLACEHOLDER,
+    TrainedModel,
+    TrainingConfig,
+    TrainingDataError,
+    train_task,
+)
+
+REGISTRY_TABLE = "ml.model_registry"
+SQL_TYPES = {"string": "varchar", "datetime64[us]": "timestamp", "int64": "bigint"}
+TASK_PATTERN = re.compile(r"[a-z_][a-z0-9_]*")
+PARITY_TOLERANCE = 1e-5
+
+
+class OwnTableError(ValueError):
+    """The table cannot be trained on or scored as asked."""
+
+
+def _quiet(_: str) -> None:
+    """A progress callback that says nothing."""
+
+
+@dataclass(frozen=True)
+class OwnTableSettings:
+    """What `propensity train-table` was asked to do."""
+
+    source: TableSource
+    label: str
+    warehouse: Path
+    model_dir: Path
+    task: str | None = None
+    id_column: str | None = None
+    time_column: str | None = None
+    period: str = "month"
+    pseudo_periods: int = 5
+    exclude: tuple[str, ...] = ()
+    categorical: tuple[str, ...] = ()
+    positive: str | None = None
+    baselines: Mapping[str, Sequence[str]] = field(default_factory=dict)
+    families: tuple[str, ...] = ()
+    folds: int = 4
+    calibration: str = "auto"
+    seed: int = 20261125
+    min_category_rows: int = 25
+    max_categories: int = 20
+    max_training_rows: int = 400_000
+    scores_schema: str = "ml"
+    score: bool = True
+
+    @property
+    def task_name(self) -> str:
+        """The task (the model's name in the registry): given, or the input's name."""
+        return self.task or self.source.default_task()
+
+
+@dataclass(frozen=True)
+class ScoredTable:
+    """Scores written to the warehouse by the stored SQL."""
+
+    table: str
+    rows: int
+    seconds: float
+
+
+@dataclass(frozen=True)
+class ParityCheck:
+    """The stored SQL's scores against onnxruntime on the Python-encoded rows."""
+
+    rows: int
+    max_difference: float
+    sql_seconds: float
+    python_seconds: float
+
+    @property
+    def holds(self) -> bool:
+        """Whether every row agrees within PARITY_TOLERANCE."""
+        return self.max_difference <= PARITY_TOLERANCE
+
+
+@dataclass(frozen=True)
+class OwnTableResult:
+    """A trained, registered (and scored) own-table model."""
+
+    model: TrainedModel
+    encoding: TableEncoding
+    warehouse: Path
+    training_seconds: float
+    sql_path: Path
+    scored: ScoredTable | None = None
+    parity: ParityCheck | None = None
+
+
+# --------------------------------------------------------------------------------------------
+# Reading the table
+# --------------------------------------------------------------------------------------------
+
+
+def _columns(connection: duckdb.DuckDBPyConnection, source: TableSource) -> dict[str, str]:
+    """The source's columns and DuckDB type ids, in order."""
+    try:
+        relation = connection.sql(f"select * from {source.relation_sql()} limit 0")
+    except duckdb.Error as error:
+        raise OwnTableError(f"cannot read {source.describe()}: {error}") from error
+    return {name: str(kind.id) for name, kind in zip(relation.columns, relation.types, strict=True)}
+
+
+def _named(columns: Mapping[str, str], name: str, option: str) -> str:
+    """A column named on the command line, as the table spells it (DuckDB ignores case)."""
+    if name in columns:
+        return name
+    matches = [column for column in columns if column.lower() == name.lower()]
+    if len(matches) == 1:
+        return matches[0]
+    raise OwnTableError(f"{option} {name!r} is not a column; columns: {', '.join(columns)}")
+
+
+def _reading_connection(settings: OwnTableSettings) -> duckdb.DuckDBPyConnection:
+    """A connection that can read the source: the warehouse for a table, else in memory."""
+    if settings.source.kind != "table":
+        return duckdb.connect()
+    if not settings.warehouse.exists():
+        raise OwnTableError(f"no warehouse at {settings.warehouse} to read the table from")
+    return duckdb.connect(str(settings.warehouse), read_only=True)
+
+
+def _candidates(
+    columns: Mapping[str, str], roles: Sequence[str], settings: OwnTableSettings
+) -> list[Candidate]:
+    excluded = {_named(columns, name, "--exclude") for name in settings.exclude}
+    categorical = {_named(columns, name, "--categorical") for name in settings.categorical}
+    candidates = []
+    for column, type_id in columns.items():
+        if column in roles:
+            continue
+        kind = type_class(type_id)
+        if column in excluded:
+            kind = "excluded"
+        elif column in categorical:
+            if kind not in ("numeric", "boolean", "text"):
+                raise OwnTableError(f"--categorical {column!r}: a {type_id} column cannot be one")
+            kind = "categorical"
+        elif kind == "text":
+            kind = "categorical"
+        candidates.append(Candidate(column, type_id, kind))
+    return candidates
+
+
+def _sample_condition(key: str, seed: int, keep: int, total: int) -> str:
+    """A seeded hash filter keeping about `keep` of `total` rows."""
+    if total <= keep:
+        return "true"
+    threshold = int(16**8 * keep / total)
+    digest = f"md5(cast({quote_identifier(key)} as varchar) || {sql_string(f':sample:{seed}')})"
+    return f"cast(('0x' || substr({digest}, 1, 8)) as bigint) < {threshold}"
+
+
+# --------------------------------------------------------------------------------------------
+# Training
+# --------------------------------------------------------------------------------------------
+
+
+def _split_description(
+    encoding: TableEncoding, periods: Sequence[pd.Timestamp], folds: int
+) -> dict:
+    """How rows were split for the backtest, in words, for the registry and the report."""
+    if encoding.time_column is not None:
+        first, last = min(periods), max(periods)
+        return {
+            "kind": "time",
+            "out_of_time": True,
+            "period": encoding.period,
+            "periods": len(periods),
+            "description": (
+                f"Rows are grouped into {len(periods)} {encoding.period} periods of "
+                f"{encoding.time_column} ({first:%Y-%m-%d} to {last:%Y-%m-%d}); each of the "
+                f"newest {folds} periods is tested by models fitted on every earlier period: "
+                "out of time."
+            ),
+        }
+    last_date = PSEUDO_PERIOD_ORIGIN + pd.Timedelta(days=encoding.pseudo_periods - 1)
+    return {
+        "kind": "hash",
+        "out_of_time": False,
+        "pseudo_periods": encoding.pseudo_periods,
+        "description": (
+            f"No time column: rows are assigned to {encoding.pseudo_periods} pseudo-periods by "
+            f"a seeded hash of {encoding.key_column} (seed {encoding.seed}; shown as the dates "
+            f"{PSEUDO_PERIOD_ORIGIN:%Y-%m-%d} to {last_date:%Y-%m-%d}), so the backtest is a "
+            f"seeded K-fold-like split with {folds} folds. The split is NOT out of time: where "
+            "this report says out-of-time, read held-out; expect the model to do worse on "
+            "later data than these figures say."
+        ),
+    }
+
+
+def _check_task(connection: duckdb.DuckDBPyConnection | None, task: str) -> int:
+    """The next version number of a task, refusing a task that dbt trains."""
+    if not TASK_PATTERN.fullmatch(task):
+        raise OwnTableError(
+            f"task {task!r}: use lowercase letters, digits and underscores (it names tables)"
+        )
+    if connection is None or not _has_registry(connection):
+        return 1
+    rows = connection.execute(
+        f"select model_version, evaluation_json from {REGISTRY_TABLE} where task = ?", [task]
+    ).fetchall()
+    numbers = []
+    for version, evaluation in rows:
+        if "own_table" not in json.loads(evaluation or "{}"):
+            raise OwnTableError(
+                f"task {task!r} is trained by dbt in this warehouse ({version}); "
+                "name another with --task"
+            )
+        match = re.fullmatch(rf"{re.escape(task)}-v(\d+)", version)
+        numbers.append(int(match.group(1)) if match else 0)
+    return max([*numbers, len(rows)], default=0) + 1
+
+
+def _has_registry(connection: duckdb.DuckDBPyConnection) -> bool:
+    return bool(
+        connection.execute(
+            "select count(*) from information_schema.tables "
+            "where table_schema = 'ml' and table_name = 'model_registry'"
+        ).fetchall()[0][0]
+    )
+
+
+def _baselines(
+    baselines: Mapping[str, Sequence[str]], features: Sequence[str]
+) -> dict[str, list[str]]:
+    """Rank-rule baselines, refusing columns that are not features."""
+    known = set(features)
+    for name, columns in baselines.items():
+        unknown = [column for column in columns if column.lstrip("-") not in known]
+        if not columns or unknown:
+            raise OwnTableError(
+                f"baseline {name!r}: {', '.join(unknown) or 'no columns'} not among the "
+                f"features ({', '.join(features)})"
+            )
+    return {name: list(columns) for name, columns in baselines.items()}
+
+
+def train_own_table(
+    settings: OwnTableSettings, progress: Callable[[str], None] = _quiet
+) -> OwnTableResult:
+    """Read the table, encode it, backtest and register a model, and score the table."""
+    source, task = settings.source, settings.task_name
+    if settings.period not in PERIODS:
+        raise OwnTableError(f"--period must be one of {', '.join(PERIODS)}")
+    if settings.pseudo_periods < 3:
+        raise OwnTableError("--pseudo-periods must be at least 3")
+    progress(f"reading {source.describe()}")
+    with _reading_connection(settings) as connection:
+        columns = _columns(connection, source)
+        label = _named(columns, settings.label, "--label")
+        id_column = _named(columns, settings.id_column, "--id") if settings.id_column else None
+        time_column = (
+            _named(columns, settings.time_column, "--time") if settings.time_column else None
+        )
+        roles = [column for column in (label, id_column, time_column) if column]
+        if len(set(roles)) < len(roles):
+            raise OwnTableError("--label, --id and --time must name different columns")
+        if time_column and type_class(columns[time_column]) != "datetime":
+            raise OwnTableError(
+                f"--time {time_column!r} is {columns[time_column]}, not a date or timestamp"
+            )
+        if id_column is None and ROW_NUMBER_COLUMN in {c.lower() for c in columns}:
+            raise OwnTableError(
+                f"the table has a column {ROW_NUMBER_COLUMN!r}: name the id with --id"
+            )
+        candidates = _candidates(columns, roles, settings)
+        reading = TableEncoding(
+            id_column=id_column,
+            time_column=time_column,
+            period=settings.period if time_column else "pseudo",
+            pseudo_periods=settings.pseudo_periods,
+            seed=settings.seed,
+            columns=tuple(candidate.read_plan() for candidate in candidates),
+        )
+        relation = source.relation_sql()
+        quoted_label = quote_identifier(label)
+        usable = f"{quoted_label} is not null" + (
+            f" and {quote_identifier(time_column)} is not null" if time_column else ""
+        )
+        total, labelled = connection.execute(
+            f"select count(*), count(*) filter (where {usable}) "
+            f"from {reading.rows_sql(relation)} as __propensity_raw"
+        ).fetchone()
+        sample = _sample_condition(
+            reading.key_column, settings.seed, settings.max_training_rows, labelled
+        )
+        order = ", ".join(quote_identifier(c) for c in (PERIOD_COLUMN, *reading.key_columns))
+        frame = connection.execute(
+            reading.read_sql(relation, extra=[quoted_label], where=f"{usable} and {sample}")
+            + f"\norder by {order}"
+        ).df()
+    version_number = _next_version_number(settings.warehouse, task)
+    progress(
+        f"{total:,} rows; {labelled:,} with a label"
+        + (f" and a {time_column}" if time_column else "")
+        + f" ({total - labelled:,} left out of training, still scored)"
+        + (f"; a seeded sample of {len(frame):,} trains" if len(frame) < labelled else "")
+    )
+    labels, positive = binary_label(
+        frame[label], label, type_class(columns[label]), settings.positive
+    )
+    progress(
+        f"label {label} ({columns[label]}): positive = {positive!r}; base rate {labels.mean():.2%}"
+    )
+    plans = plan_columns(
+        frame,
+        candidates,
+        time_column=time_column,
+        reserved=[*roles, reading.key_column, PERIOD_COLUMN],
+        min_category_rows=settings.min_category_rows,
+        max_categories=settings.max_categories,
+    )
+    encoding = replace(reading, columns=plans)
+    progress(f"id: {id_column or 'the row number in the input order (' + ROW_NUMBER_COLUMN + ')'}")
+    for line in encoding.describe():
+        progress(f"  {line}")
+    features = encoding.feature_columns
+    if not features:
+        raise OwnTableError("no column is left to learn from")
+    progress(f"{len(features)} features from {sum(bool(p.features) for p in plans)} columns")
+
+    training = pd.concat(
+        [
+            frame[[*encoding.key_columns, PERIOD_COLUMN]],
+            pd.DataFrame({label: labels}, index=frame.index),
+            encoding.encode(frame),
+        ],
+        axis=1,
+    )
+    training[PERIOD_COLUMN] = pd.to_datetime(training[PERIOD_COLUMN])
+    periods = sorted(training[PERIOD_COLUMN].unique())
+    folds = min(settings.folds, len(periods) - 1)
+    split = _split_description(encoding, [pd.Timestamp(p) for p in periods], folds)
+    progress(split["description"])
+    config = TrainingConfig(
+        task=task,
+        feature_columns=features,
+        label_column=label,
+        model_dir=settings.model_dir,
+        seed=settings.seed,
+        snapshot_column=PERIOD_COLUMN,
+        key_columns=encoding.key_columns,
+        families=settings.families,
+        backtest_folds=settings.folds,
+        calibration=settings.calibration,
+        baselines=_baselines(settings.baselines, features),
+        feature_descriptions=encoding.feature_descriptions(),
+    )
+    started = time.perf_counter()
+    progress(f"training {task}-v{version_number}: backtest over {folds} folds")
+    try:
+        trained = train_task(training, config, version_number)
+    except TrainingDataError as error:
+        raise OwnTableError(str(error)) from error
+    training_seconds = time.perf_counter() - started
+
+    own_table = {
+        "source": source.to_dict(),
+        "label": {"column": label, "type": columns[label], "positive": positive},
+        "encoding": encoding.to_dict(),
+        "rows": {"total": int(total), "labelled": int(labelled), "trained_on": len(frame)},
+        "split": split,
+    }
+    trained = _with_raw_table_sql(
+        trained, encoding, {**trained.evaluation, "split": split, "own_table": own_table}
+    )
+    task_dir = Path(trained.onnx_path).parent
+    (task_dir / f"{trained.model_version}.table.json").write_text(
+        json.dumps(own_table, indent=2, sort_keys=True, default=str), encoding="utf-8"
+    )
+    sql_path = task_dir / f"{trained.model_version}.sql"
+    sql_path.write_text(
+        trained.scoring_sql.replace(FEATURES_PLACEHOLDER, relation) + "\n", encoding="utf-8"
+    )
+
+    settings.warehouse.parent.mkdir(parents=True, exist_ok=True)
+    with duckdb.connect(str(settings.warehouse)) as connection:
+        if _check_task(connection, task) != version_number:
+            raise OwnTableError(f"{trained.model_version} was registered meanwhile: run again")
+        register(connection, trained)
+        progress(f"registered {trained.model_version} in {settings.warehouse} {REGISTRY_TABLE}")
+        scored = parity = None
+        if settings.score:
+            scored = score_own_table(
+                connection, trained.model_version, schema=settings.scores_schema
+            )
+            parity = check_parity(connection, trained.model_version)
+    return OwnTableResult(
+        model=trained,
+        encoding=encoding,
+        warehouse=settings.warehouse,
+        training_seconds=training_seconds,
+        sql_path=sql_path,
+        scored=scored,
+        parity=parity,
+    )
+
+
+def _next_version_number(warehouse: Path, task: str) -> int:
+    """The task's next version number in the warehouse (1 when it has no registry yet)."""
+    if not warehouse.exists():
+        return _check_task(None, task)
+    with duckdb.connect(str(warehouse), read_only=True) as connection:
+        return _check_task(connection, task)
+
+
+def _with_raw_table_sql(
+    trained: TrainedModel, encoding: TableEncoding, evaluation: dict
+) -> TrainedModel:
+    """The model with its scoring and explanation SQL reading the raw table: the placeholder
+    now stands for the user's table, and the encoding SQL feeds the compiled model."""
+    encoded = f"({encoding.select_sql(FEATURES_PLACEHOLDER)})"
+    for sql in (trained.scoring_sql, trained.explanation_sql):
+        if sql.count(FEATURES_PLACEHOLDER) != 1:
+            raise OwnTableError("the compiled SQL does not read its features exactly once")
+    return replace(
+        trained,
+        scoring_sql=trained.scoring_sql.replace(FEATURES_PLACEHOLDER, encoded),
+        explanation_sql=trained.explanation_sql.replace(FEATURES_PLACEHOLDER, encoded),
+        evaluation=evaluation,
+    )
+
+
+# --------------------------------------------------------------------------------------------
+# The registry
+# --------------------------------------------------------------------------------------------
+
+
+def register(connection: duckdb.DuckDBPyConnection, trained: TrainedModel) -> None:
+    """Append the version to ml.model_registry (created with the registry's columns if the
+    warehouse has none)."""
+    connection.execute("create schema if not exists ml")
+    if not _has_registry(connection):
+        columns = ", ".join(
+            f"{name} {SQL_TYPES.get(dtype, 'double')}" for name, dtype in REGISTRY_COLUMNS.items()
+        )
+        connection.execute(f"create table {REGISTRY_TABLE} ({columns})")
+    row = pd.DataFrame([trained.registry_row()]).astype(REGISTRY_COLUMNS)
+    connection.register("__propensity_new_version", row)
+    try:
+        connection.execute(
+            f"insert into {REGISTRY_TABLE} by name select * from __propensity_new_version"
+        )
+    finally:
+        connection.unregister("__propensity_new_version")
+
+
+@dataclass(frozen=True)
+class OwnTableVersion:
+    """A registered own-table version: what the stored SQL needs to score a table."""
+
+    model_version: str
+    task: str
+    scoring_sql: str
+    onnx_path: Path
+    encoding: TableEncoding
+    source: TableSource
+
+
+def load_version(connection: duckdb.DuckDBPyConnection, version: str) -> OwnTableVersion:
+    """A version trained by train-table, from the registry."""
+    if not _has_registry(connection):
+        raise OwnTableError(f"no {REGISTRY_TABLE} in this warehouse")
+    row = connection.execute(
+        f"select task, scoring_sql, onnx_path, evaluation_json from {REGISTRY_TABLE} "
+        "where model_version = ?",
+        [version],
+    ).fetchone()
+    if row is None:
+        raise OwnTableError(f"no model version {version!r}")
+    task, scoring_sql, onnx_path, evaluation = row
+    own_table = json.loads(evaluation or "{}").get("own_table")
+    if own_table is None:
+        raise OwnTableError(f"{version} was not trained by train-table: dbt build scores it")
+    return OwnTableVersion(
+        model_version=version,
+        task=task,
+        scoring_sql=scoring_sql,
+        onnx_path=Path(onnx_path),
+        encoding=TableEncoding.from_dict(own_table["encoding"]),
+        source=TableSource.from_dict(own_table["source"]),
+    )
+
+
+# --------------------------------------------------------------------------------------------
+# Scoring in the warehouse
+# --------------------------------------------------------------------------------------------
+
+
+def scoring_query(version: OwnTableVersion, source: TableSource | None = None) -> str:
+    """The stored SQL reading `source` (default: the table the version was trained on)."""
+    relation = (source or version.source).relation_sql()
+    return version.scoring_sql.replace(FEATURES_PLACEHOLDER, relation)
+
+
+def _owned_by(connection: duckdb.DuckDBPyConnection, table: str, task: str) -> bool:
+    """Whether a scores table is absent or written by this task's train-table versions."""
+    schema, name = table.split(".")
+    exists = connection.execute(
+        "select count(*) from information_schema.columns where table_schema = ? "
+        "and table_name = ? and column_name = 'model_version'",
+        [schema, name],
+    ).fetchone()[0]
+    any_table = connection.execute(
+        "select count(*) from information_schema.tables where table_schema = ? and table_name = ?",
+        [schema, name],
+    ).fetchone()[0]
+    if not any_table:
+        return True
+    if not exists:
+        return False
+    versions = connection.execute(
+        f"select distinct model_version from {quote_identifier(schema)}.{quote_identifier(name)}"
+    ).fetchall()
+    for (version,) in versions:
+        try:
+            if load_version(connection, version).task != task:
+                return False
+        except OwnTableError:
+            return False
+    return True
+
+
+def score_own_table(
+    connection: duckdb.DuckDBPyConnection,
+    version: str,
+    *,
+    source: TableSource | None = None,
+    schema: str = "ml",
+    table: str | None = None,
+) -> ScoredTable:
+    """Run the stored SQL over the table in the warehouse; write <schema>.<task>_scores (the
+    keys, score, model_version)."""
+    stored = load_version(connection, version)
+    target = table or f"{schema}.{stored.task}_scores"
+    if target.count(".") != 1 or not all(TASK_PATTERN.fullmatch(p) for p in target.split(".")):
+        raise OwnTableError(f"scores table {target!r}: want schema.name in lowercase")
+    if not _owned_by(connection, target, stored.task):
+        raise OwnTableError(
+            f"{target} exists and holds scores not written for {stored.task} by train-table"
+        )
+    keys = ", ".join(quote_identifier(key) for key in stored.encoding.key_columns)
+    started = time.perf_counter()
+    connection.execute(f"create schema if not exists {target.split('.')[0]}")
+    try:
+        connection.execute(
+            f"create or replace table {target} as select {keys}, score, "
+            f"{sql_string(version)} as model_version "
+            f"from ({scoring_query(stored, source)}) as scored"
+        )
+    except duckdb.Error as error:
+        where = (source or stored.source).describe()
+        raise OwnTableError(f"cannot score {where} with {version}: {error}") from error
+    rows = connection.execute(f"select count(*) from {target}").fetchone()[0]
+    return ScoredTable(table=target, rows=int(rows), seconds=time.perf_counter() - started)
+
+
+def python_scores(
+    connection: duckdb.DuckDBPyConnection,
+    stored: OwnTableVersion,
+    source: TableSource | None = None,
+    limit: int | None = None,
+) -> pd.DataFrame:
+    """Keys and onnxruntime scores of the Python-encoded raw rows (the first `limit` by key)."""
+    relation = (source or stored.source).relation_sql()
+    encoding = stored.encoding
+    order = ", ".join(quote_identifier(key) for key in encoding.key_columns)
+    query = encoding.read_sql(relation) + f"\norder by {order}"
+    if limit is not None:
+        query += f" limit {int(limit)}"
+    raw = connection.execute(query).df()
+    matrix = encoding.encode(raw).to_numpy(dtype=np.float32)
+    session = onnxruntime.InferenceSession(
+        str(stored.onnx_path), providers=["CPUExecutionProvider"]
+    )
+    probabilities = session.run(None, {session.get_inputs()[0].name: matrix})[1][:, 1]
+    return raw[list(encoding.key_columns)].assign(score=probabilities.astype("float64"))
+
+
+def check_parity(
+    connection: duckdb.DuckDBPyConnection,
+    version: str,
+    *,
+    source: TableSource | None = None,
+    rows: int = 50_000,
+) -> ParityCheck:
+    """Compare the stored SQL's scores with onnxruntime on the Python-encoded rows (the first
+    `rows` by key): the largest absolute difference."""
+    stored = load_version(connection, version)
+    keys = list(stored.encoding.key_columns)
+    order = ", ".join(quote_identifier(key) for key in keys)
+    started = time.perf_counter()
+    expected = python_scores(connection, stored, source, limit=rows)
+    python_seconds = time.perf_counter() - started
+    started = time.perf_counter()
+    actual = connection.execute(
+        f"select {order}, score from ({scoring_query(stored, source)}) as scored "
+        f"order by {order} limit {int(rows)}"
+    ).df()
+    sql_seconds = time.perf_counter() - started
+    if not actual[keys].reset_index(drop=True).equals(expected[keys].reset_index(drop=True)):
+        raise OwnTableError("the SQL and Python rows do not line up by key (duplicate ids?)")
+    difference = np.abs(actual["score"].to_numpy(dtype=float) - expected["score"].to_numpy())
+    return ParityCheck(
+        rows=len(actual),
+        max_difference=float(difference.max()) if len(difference) else 0.0,
+        sql_seconds=sql_seconds,
+        python_seconds=python_seconds,
+    )
+
+
+def score_table(
+    warehouse: Path,
+    version: str,
+    *,
+    source: TableSource | None = None,
+    schema: str = "ml",
+    table: str | None = None,
+    parity_rows: int = 0,
+) -> tuple[ScoredTable, ParityCheck | None]:
+    """`propensity score-table`: score a table (default: the one trained on) with a version's
+    stored SQL in the warehouse; optionally check parity with onnxruntime on some rows."""
+    if not warehouse.exists():
+        raise OwnTableError(f"no warehouse at {warehouse}")
+    with duckdb.connect(str(warehouse)) as connection:
+        scored = score_own_table(connection, version, source=source, schema=schema, table=table)
+        parity = (
+            check_parity(connection, version, source=source, rows=parity_rows)
+            if parity_rows
+            else None
+        )
+    return scored, parity
+
+
+def describe_result(result: OwnTableResult) -> list[str]:
+    """What the terminal says when train-table is done."""
+    model = result.model
+    evaluation = model.evaluation
+    overall = evaluation["overall"]
+    chosen = overall[evaluation["chosen"]]
+    split = evaluation.get("split", {})
+    kind = "out-of-time" if split.get("out_of_time") else "held-out (hash split, NOT out of time)"
+    lines = [
+        f"{model.model_version} ({model.model_family}, calibration {model.calibration}): pooled "
+        f"{kind} PR-AUC {chosen['pr_auc']:.4f}, ROC-AUC {chosen['roc_auc']:.4f} on "
+        f"{chosen['rows']:,} rows (base rate {chosen['base_rate']:.2%}); on the validation "
+        f"period PR-AUC {model.metrics['model']['pr_auc']:.4f}",
+    ]
+    for name in evaluation["baselines"]:
+        lines.append(f"  baseline {name}: pooled PR-AUC {overall[name]['pr_auc']:.4f}")
+    lines.append(f"  trained in {result.training_seconds:.1f}s; ONNX {model.onnx_path}")
+    lines.append(f"  scoring SQL (reads the raw table): {result.sql_path}")
+    if result.scored is not None:
+        lines.append(
+            f"scored {result.scored.rows:,} rows into {result.scored.table} of "
+            f"{result.warehouse} in {result.scored.seconds:.2f}s (SQL in DuckDB)"
+        )
+    if result.parity is not None:
+        lines.append(describe_parity(result.parity))
+    lines.append(
+        f"report: propensity report --warehouse {result.warehouse} --version {model.model_version}"
+    )
+    return lines
+
+
+def describe_parity(parity: ParityCheck) -> str:
+    """One line: how far the SQL scores are from onnxruntime's."""
+    verdict = "ok" if parity.holds else f"FAILED (tolerance {PARITY_TOLERANCE})"
+    return (
+        f"parity: SQL vs onnxruntime on the Python-encoded rows, {parity.rows:,} rows, max "
+        f"|difference| {parity.max_difference:.1e}: {verdict}"
+    )
