@@ -339,7 +339,7 @@ def train_own_table(
     version_number = _next_version_number(settings.warehouse, task)
     progress(
         f"{total:,} rows; {labelled:,} with a label"
-        + (f" and a {time_column}" if time_column else "")
+        + (f" and a time ({time_column})" if time_column else "")
         + f" ({total - labelled:,} left out of training, still scored)"
         + (f"; a seeded sample of {len(frame):,} trains" if len(frame) < labelled else "")
     )

@@ -180,15 +180,17 @@ class ColumnPlan:
             earlier = epoch_microseconds(frame[self.column])
             return {self.features[0]: (later - earlier) / float(MICROSECONDS_PER_DAY)}
         if self.kind == "categorical":
-            text = frame[self.column].astype("string")
-            is_missing = text.isna().to_numpy()
-            listed = np.zeros(len(frame), dtype=bool)
-            result = {}
-            for name, value in zip(self.features, self.categories, strict=False):
-                matches = (text == value).fillna(False).to_numpy(dtype=bool)
-                listed |= matches
-                result[name] = matches.astype("float64")
-            result[self.features[-2]] = (~is_missing & ~listed).astype("float64")
+            values = frame[self.column]
+            is_missing = values.isna().to_numpy()
+            # Exact text equality, as SQL's `=`: values outside the categories get code -1.
+            codes = pd.Categorical(
+                values.astype(object).where(~is_missing, None), categories=list(self.categories)
+            ).codes
+            result = {
+                name: (codes == code).astype("float64")
+                for code, name in enumerate(self.features[: len(self.categories)])
+            }
+            result[self.features[-2]] = ((codes == -1) & ~is_missing).astype("float64")
             result[self.features[-1]] = is_missing.astype("float64")
             return result
         return {}
