@@ -282,16 +282,22 @@ def _baselines(
     return {name: list(columns) for name, columns in baselines.items()}
 
 
-def train_own_table(
-    settings: OwnTableSettings, progress: Callable[[str], None] = _quiet
-) -> OwnTableResult:
-    """Read the table, encode it, backtest and register a model, and score the table."""
-    source, task = settings.source, settings.task_name
-    if settings.period not in PERIODS:
-        raise OwnTableError(f"--period must be one of {', '.join(PERIODS)}")
-    if settings.pseudo_periods < 3:
-        raise OwnTableError("--pseudo-periods must be at least 3")
-    progress(f"reading {source.describe()}")
+@dataclass(frozen=True)
+class _LabelledRows:
+    """The table's columns and roles, and its usable labelled rows as read for Python."""
+
+    columns: dict[str, str]  # column -> DuckDB type id
+    label: str
+    candidates: tuple[Candidate, ...]
+    reading: TableEncoding  # the roles, with provisional plans that only read the inputs
+    frame: pd.DataFrame
+    total_rows: int
+    labelled_rows: int
+
+
+def _read_labelled_rows(settings: OwnTableSettings) -> _LabelledRows:
+    """Check the roles the command names and read the rows with a label (and a time)."""
+    source = settings.source
     with _reading_connection(settings) as connection:
         columns = _columns(connection, source)
         label = _named(columns, settings.label, "--label")
@@ -310,7 +316,7 @@ def train_own_table(
             raise OwnTableError(
                 f"the table has a column {ROW_NUMBER_COLUMN!r}: name the id with --id"
             )
-        candidates = _candidates(columns, roles, settings)
+        candidates = tuple(_candidates(columns, roles, settings))
         reading = TableEncoding(
             id_column=id_column,
             time_column=time_column,
@@ -320,9 +326,8 @@ def train_own_table(
             columns=tuple(candidate.read_plan() for candidate in candidates),
         )
         relation = source.relation_sql()
-        quoted_label = quote_identifier(label)
-        usable = f"{quoted_label} is not null" + (
-            f" and {quote_identifier(time_column)} is not null" if time_column else ""
+        usable = " and ".join(
+            f"{quote_identifier(column)} is not null" for column in roles if column != id_column
         )
         total, labelled = connection.execute(
             f"select count(*), count(*) filter (where {usable}) "
@@ -333,39 +338,55 @@ def train_own_table(
         )
         order = ", ".join(quote_identifier(c) for c in (PERIOD_COLUMN, *reading.key_columns))
         frame = connection.execute(
-            reading.read_sql(relation, extra=[quoted_label], where=f"{usable} and {sample}")
+            reading.read_sql(
+                relation, extra=[quote_identifier(label)], where=f"{usable} and {sample}"
+            )
             + f"\norder by {order}"
         ).df()
-    version_number = _next_version_number(settings.warehouse, task)
+    return _LabelledRows(columns, label, candidates, reading, frame, int(total), int(labelled))
+
+
+def _training_frame(
+    rows: _LabelledRows, settings: OwnTableSettings, progress: Callable[[str], None]
+) -> tuple[TableEncoding, pd.DataFrame, object]:
+    """Decide the encoding (printing every decision) and build the rows train_task fits:
+    keys, period, the 0/1 label and the features. Returns the encoding, the rows and the
+    label's positive value."""
+    label, frame, reading = rows.label, rows.frame, rows.reading
+    time_column = reading.time_column
     progress(
-        f"{total:,} rows; {labelled:,} with a label"
+        f"{rows.total_rows:,} rows; {rows.labelled_rows:,} with a label"
         + (f" and a time ({time_column})" if time_column else "")
-        + f" ({total - labelled:,} left out of training, still scored)"
-        + (f"; a seeded sample of {len(frame):,} trains" if len(frame) < labelled else "")
+        + f" ({rows.total_rows - rows.labelled_rows:,} left out of training, still scored)"
+        + (f"; a seeded sample of {len(frame):,} trains" if len(frame) < rows.labelled_rows else "")
     )
     labels, positive = binary_label(
-        frame[label], label, type_class(columns[label]), settings.positive
+        frame[label], label, type_class(rows.columns[label]), settings.positive
     )
     progress(
-        f"label {label} ({columns[label]}): positive = {positive!r}; base rate {labels.mean():.2%}"
+        f"label {label} ({rows.columns[label]}): positive = {positive!r}; "
+        f"base rate {labels.mean():.2%}"
     )
     plans = plan_columns(
         frame,
-        candidates,
+        rows.candidates,
         time_column=time_column,
-        reserved=[*roles, reading.key_column, PERIOD_COLUMN],
+        reserved=[label, *reading.key_columns, PERIOD_COLUMN],
         min_category_rows=settings.min_category_rows,
         max_categories=settings.max_categories,
     )
     encoding = replace(reading, columns=plans)
-    progress(f"id: {id_column or 'the row number in the input order (' + ROW_NUMBER_COLUMN + ')'}")
+    progress(
+        f"id: {reading.id_column or f'the row number in the input order ({ROW_NUMBER_COLUMN})'}"
+    )
     for line in encoding.describe():
         progress(f"  {line}")
-    features = encoding.feature_columns
-    if not features:
+    if not encoding.feature_columns:
         raise OwnTableError("no column is left to learn from")
-    progress(f"{len(features)} features from {sum(bool(p.features) for p in plans)} columns")
-
+    progress(
+        f"{len(encoding.feature_columns)} features from "
+        f"{sum(bool(plan.features) for plan in plans)} columns"
+    )
     training = pd.concat(
         [
             frame[[*encoding.key_columns, PERIOD_COLUMN]],
@@ -375,14 +396,30 @@ def train_own_table(
         axis=1,
     )
     training[PERIOD_COLUMN] = pd.to_datetime(training[PERIOD_COLUMN])
-    periods = sorted(training[PERIOD_COLUMN].unique())
+    return encoding, training, positive
+
+
+def train_own_table(
+    settings: OwnTableSettings, progress: Callable[[str], None] = _quiet
+) -> OwnTableResult:
+    """Read the table, encode it, backtest and register a model, and score the table."""
+    source, task = settings.source, settings.task_name
+    if settings.period not in PERIODS:
+        raise OwnTableError(f"--period must be one of {', '.join(PERIODS)}")
+    if settings.pseudo_periods < 3:
+        raise OwnTableError("--pseudo-periods must be at least 3")
+    progress(f"reading {source.describe()}")
+    rows = _read_labelled_rows(settings)
+    version_number = _next_version_number(settings.warehouse, task)
+    encoding, training, positive = _training_frame(rows, settings, progress)
+    periods = sorted(pd.Timestamp(period) for period in training[PERIOD_COLUMN].unique())
     folds = min(settings.folds, len(periods) - 1)
-    split = _split_description(encoding, [pd.Timestamp(p) for p in periods], folds)
+    split = _split_description(encoding, periods, folds)
     progress(split["description"])
     config = TrainingConfig(
         task=task,
-        feature_columns=features,
-        label_column=label,
+        feature_columns=encoding.feature_columns,
+        label_column=rows.label,
         model_dir=settings.model_dir,
         seed=settings.seed,
         snapshot_column=PERIOD_COLUMN,
@@ -390,7 +427,7 @@ def train_own_table(
         families=settings.families,
         backtest_folds=settings.folds,
         calibration=settings.calibration,
-        baselines=_baselines(settings.baselines, features),
+        baselines=_baselines(settings.baselines, encoding.feature_columns),
         feature_descriptions=encoding.feature_descriptions(),
     )
     started = time.perf_counter()
@@ -403,9 +440,13 @@ def train_own_table(
 
     own_table = {
         "source": source.to_dict(),
-        "label": {"column": label, "type": columns[label], "positive": positive},
+        "label": {"column": rows.label, "type": rows.columns[rows.label], "positive": positive},
         "encoding": encoding.to_dict(),
-        "rows": {"total": int(total), "labelled": int(labelled), "trained_on": len(frame)},
+        "rows": {
+            "total": rows.total_rows,
+            "labelled": rows.labelled_rows,
+            "trained_on": len(training),
+        },
         "split": split,
     }
     trained = _with_raw_table_sql(
@@ -417,7 +458,8 @@ def train_own_table(
     )
     sql_path = task_dir / f"{trained.model_version}.sql"
     sql_path.write_text(
-        trained.scoring_sql.replace(FEATURES_PLACEHOLDER, relation) + "\n", encoding="utf-8"
+        trained.scoring_sql.replace(FEATURES_PLACEHOLDER, source.relation_sql()) + "\n",
+        encoding="utf-8",
     )
 
     settings.warehouse.parent.mkdir(parents=True, exist_ok=True)
@@ -541,31 +583,23 @@ def scoring_query(version: OwnTableVersion, source: TableSource | None = None) -
 
 
 def _owned_by(connection: duckdb.DuckDBPyConnection, table: str, task: str) -> bool:
-    """Whether a scores table is absent or written by this task's train-table versions."""
+    """Whether a scores table is absent, or holds only scores of this task's train-table
+    versions (so it may be replaced)."""
     schema, name = table.split(".")
-    exists = connection.execute(
-        "select count(*) from information_schema.columns where table_schema = ? "
-        "and table_name = ? and column_name = 'model_version'",
+    columns = connection.execute(
+        "select column_name from information_schema.columns "
+        "where table_schema = ? and table_name = ?",
         [schema, name],
-    ).fetchone()[0]
-    any_table = connection.execute(
-        "select count(*) from information_schema.tables where table_schema = ? and table_name = ?",
-        [schema, name],
-    ).fetchone()[0]
-    if not any_table:
-        return True
-    if not exists:
-        return False
-    versions = connection.execute(
-        f"select distinct model_version from {quote_identifier(schema)}.{quote_identifier(name)}"
     ).fetchall()
-    for (version,) in versions:
-        try:
-            if load_version(connection, version).task != task:
-                return False
-        except OwnTableError:
-            return False
-    return True
+    if not columns:
+        return True
+    if ("model_version",) not in columns:
+        return False
+    versions = connection.execute(f"select distinct model_version from {schema}.{name}").fetchall()
+    try:
+        return all(load_version(connection, version).task == task for (version,) in versions)
+    except OwnTableError:
+        return False
 
 
 def score_own_table(

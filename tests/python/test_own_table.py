@@ -80,7 +80,10 @@ def flat_table(rows: int, seed: int) -> pd.DataFrame:
             "last_login_date": (signed_up_at - pd.to_timedelta(days_since_login, unit="D"))
             .normalize()
             .date,
-            "converted": np.where(converted, "yes", "no"),
+            # Every 50th outcome is unknown yet: left out of training, still scored.
+            "converted": np.where(
+                np.arange(rows) % 50 == 0, None, np.where(converted, "yes", "no")
+            ),
         }
     )
 
@@ -278,6 +281,10 @@ def test_model_beats_random_out_of_time_on_the_planted_signal(parquet_model) -> 
         assert fold["train_snapshot_start"] == "2025-01-01"
         assert fold["train_snapshot_end"] < fold["test_snapshot"]
     assert "out of time" in parquet_model["printed"]
+    counts = f"{ROWS:,} rows; {ROWS - 60:,} with a label and a time (signed_up_at) (60 left"
+    assert counts in parquet_model["printed"]
+    own_table = evaluation["own_table"]
+    assert own_table["rows"] == {"total": ROWS, "labelled": ROWS - 60, "trained_on": ROWS - 60}
 
 
 def test_every_column_decision_is_printed_and_stored(parquet_model, files) -> None:
