@@ -101,7 +101,7 @@ def pseudo_period(id_text: str, seed: int, periods: int) -> int:
 
 
 def _slug(value: str) -> str:
-    slug = re.sub(r"[^a-z0-9]+", "_", value.lower()).strip("_")[:40].strip("_")
+    slug = re.sub(r"\W+", "_", value.lower()).strip("_")[:40].strip("_")
     return slug or "value"
 
 
@@ -358,14 +358,16 @@ def _share(count: int, total: int) -> str:
 
 def _indicator_names(column: str, categories: Sequence[str], taken: set[str]) -> tuple[str, ...]:
     """Feature names for a column's indicators, unique among `taken` (case-insensitively)."""
+    stems = ["other", "missing", *(_slug(value) for value in categories)]
     names = []
-    for stem in [*(_slug(value) for value in categories), "other", "missing"]:
+    # The other and missing indicators are named first: a value "other" gets "__other_2".
+    for stem in stems:
         name, number = f"{column}__{stem}", 2
         while name.lower() in taken:
             name, number = f"{column}__{stem}_{number}", number + 1
         taken.add(name.lower())
         names.append(name)
-    return tuple(names)
+    return (*names[2:], *names[:2])
 
 
 def plan_columns(

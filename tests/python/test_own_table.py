@@ -31,8 +31,10 @@ from propensity.own_table import (
 from propensity.report import write_reports
 from propensity.table_encoding import (
     PERIOD_COLUMN,
+    Candidate,
     TableEncoding,
     binary_label,
+    plan_columns,
     pseudo_period,
 )
 from propensity.table_source import TableSource
@@ -532,3 +534,38 @@ def test_binary_labels_in_their_usual_shapes() -> None:
     assert labels.tolist() == [1, 0]
     with pytest.raises(ValueError, match=r"found 2 distinct value\(s\): 1, 2"):
         binary_label(pd.Series([1, 2]), "y", "numeric")
+
+
+def test_indicator_names_stay_unique_and_sql_matches_python_on_awkward_values() -> None:
+    values = ["other"] * 30 + ["Gold"] * 30 + ["gold"] * 30 + ["O'Brien"] * 30 + [None] * 5
+    frame = pd.DataFrame({"Plan Type": [*values, "rare"]})
+    (plan,) = plan_columns(
+        frame,
+        [Candidate("Plan Type", "varchar", "categorical")],
+        time_column=None,
+        reserved=["row_number", PERIOD_COLUMN],
+        min_category_rows=25,
+        max_categories=20,
+    )
+    assert plan.categories == ("Gold", "O'Brien", "gold", "other")
+    assert plan.features == (
+        "Plan Type__gold",
+        "Plan Type__o_brien",
+        "Plan Type__gold_2",
+        "Plan Type__other_2",  # the value "other"; the rare-and-unseen indicator keeps __other
+        "Plan Type__other",
+        "Plan Type__missing",
+    )
+    encoding = TableEncoding(None, None, "pseudo", 5, 1, (plan,))
+    with duckdb.connect() as connection:
+        connection.register("awkward", frame)
+        in_sql = connection.execute(f"{encoding.select_sql('awkward')} order by row_number").df()
+        raw = connection.execute(f"{encoding.read_sql('awkward')} order by row_number").df()
+    in_python = encoding.encode(raw)
+    np.testing.assert_array_equal(in_sql[list(plan.features)].to_numpy(), in_python.to_numpy())
+    assert in_python.iloc[-1].to_dict() == {
+        **dict.fromkeys(plan.features, 0.0),
+        "Plan Type__other": 1.0,
+    }
+    assert in_python["Plan Type__missing"].sum() == 5
+    assert in_python["Plan Type__other_2"].sum() == 30
