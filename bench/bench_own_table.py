@@ -22,14 +22,8 @@ import numpy as np
 import onnxruntime
 import pandas as pd
 
-from propensity.own_table import (
-    PARITY_TOLERANCE,
-    OwnTableSettings,
-    describe_result,
-    load_version,
-    scoring_query,
-    train_own_table,
-)
+from propensity.own_table import OwnTableSettings, describe_result, train_own_table
+from propensity.table_scoring import PARITY_TOLERANCE, load_version, scoring_query
 from propensity.table_source import TableSource
 
 

@@ -183,7 +183,7 @@ def table_source(arguments: argparse.Namespace):
 
 def run_table_command(arguments: argparse.Namespace) -> int:
     """train-table and score-table; 1 when the SQL scores disagree with onnxruntime."""
-    from propensity import own_table
+    from propensity import own_table, table_scoring
 
     if arguments.command == "train-table":
         settings = own_table.OwnTableSettings(
@@ -215,7 +215,7 @@ def run_table_command(arguments: argparse.Namespace) -> int:
             print(line)
         parity = result.parity
     else:
-        scored, parity = own_table.score_table(
+        scored, parity = table_scoring.score_table(
             arguments.warehouse,
             arguments.version,
             source=table_source(arguments),
@@ -225,7 +225,7 @@ def run_table_command(arguments: argparse.Namespace) -> int:
         )
         print(f"scored {scored.rows:,} rows into {scored.table} in {scored.seconds:.2f}s")
         if parity is not None:
-            print(own_table.describe_parity(parity))
+            print(table_scoring.describe_parity(parity))
     if parity is not None and not parity.holds:
         print(
             f"propensity {arguments.command}: SQL scores differ from onnxruntime", file=sys.stderr

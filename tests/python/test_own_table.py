@@ -21,13 +21,7 @@ from threadpoolctl import threadpool_limits
 
 from propensity.cli import main
 from propensity.models import list_versions
-from propensity.own_table import (
-    OwnTableError,
-    _check_task,
-    load_version,
-    python_scores,
-    scoring_query,
-)
+from propensity.own_table import _check_task
 from propensity.report import write_reports
 from propensity.table_encoding import (
     PERIOD_COLUMN,
@@ -37,6 +31,7 @@ from propensity.table_encoding import (
     plan_columns,
     pseudo_period,
 )
+from propensity.table_scoring import OwnTableError, load_version, python_scores, scoring_query
 from propensity.table_source import TableSource
 
 ROWS = 3000
