@@ -11,6 +11,73 @@ from pathlib import Path
 from propensity.pipeline import PROJECT_DIR
 
 DEFAULT_WAREHOUSE = PROJECT_DIR / "warehouse" / "propensity.duckdb"
+DEFAULT_MODEL_DIR = PROJECT_DIR / "artifacts" / "models"
+
+
+def baseline_rule(text: str) -> tuple[str, list[str]]:
+    """A --baseline NAME=COL1,-COL2 rank rule ("-" ranks small values first)."""
+    name, _, columns = text.partition("=")
+    listed = [column.strip() for column in columns.split(",") if column.strip()]
+    if not name.strip() or not listed:
+        raise argparse.ArgumentTypeError(f"want NAME=COLUMN[,COLUMN...], not {text!r}")
+    return name.strip(), listed
+
+
+def add_table_source(command: argparse.ArgumentParser, *, required: bool) -> None:
+    """--input FILE or --table schema.name (a DuckDB table in --warehouse)."""
+    where = command.add_mutually_exclusive_group(required=required)
+    where.add_argument("--input", help="a Parquet file, glob or directory, or a CSV file")
+    where.add_argument("--table", help="a DuckDB table schema.name in --warehouse")
+
+
+def add_train_table(commands: argparse._SubParsersAction) -> None:
+    """The train-table and score-table subcommands (bring your own features)."""
+    table = commands.add_parser(
+        "train-table",
+        help="train, evaluate, register and score a model on your own flat table",
+        description="Train a propensity model on a flat table of features and a label: "
+        "columns are encoded (text one-hot, dates as days before the row's time), the "
+        "rolling-origin backtest, baselines and calibration run, the version is registered "
+        "in WAREHOUSE's ml.model_registry and the table is scored there by the compiled SQL.",
+    )
+    add_table_source(table, required=True)
+    table.add_argument("--label", required=True, help="binary: booleans, 0/1 or yes/no")
+    table.add_argument("--positive", default=None, help="the positive one of two text labels")
+    table.add_argument("--id", dest="id_column", default=None, help="default: the row number")
+    table.add_argument("--time", dest="time_column", default=None, help="a date or timestamp")
+    table.add_argument("--period", default="month", help="day, week, month (default), quarter")
+    table.add_argument(
+        "--pseudo-periods", type=int, default=5, help="without --time: hash periods (default 5)"
+    )
+    table.add_argument("--task", default=None, help="the model's name (default: the input's)")
+    table.add_argument("--exclude", nargs="+", action="extend", default=[], metavar="COLUMN")
+    table.add_argument("--categorical", nargs="+", action="extend", default=[], metavar="COLUMN")
+    table.add_argument(
+        "--baseline", type=baseline_rule, action="append", default=[], metavar="NAME=COL,-COL"
+    )
+    table.add_argument("--families", nargs="+", default=[], help="default: every family")
+    table.add_argument("--folds", type=int, default=4, help="backtest folds (default 4)")
+    table.add_argument("--calibration", default="auto", help="auto (default), sigmoid, none")
+    table.add_argument("--seed", type=int, default=20261125)
+    table.add_argument("--min-category-rows", type=int, default=25)
+    table.add_argument("--max-categories", type=int, default=20)
+    table.add_argument("--max-training-rows", type=int, default=400_000)
+    table.add_argument("--warehouse", type=Path, default=DEFAULT_WAREHOUSE)
+    table.add_argument("--model-dir", type=Path, default=DEFAULT_MODEL_DIR)
+    table.add_argument("--scores-schema", default="ml", help="scores go to SCHEMA.<task>_scores")
+    table.add_argument("--no-score", action="store_true", help="register only")
+
+    score = commands.add_parser(
+        "score-table", help="score a table in the warehouse with a train-table version's SQL"
+    )
+    score.add_argument("--version", required=True)
+    add_table_source(score, required=False)
+    score.add_argument("--warehouse", type=Path, default=DEFAULT_WAREHOUSE)
+    score.add_argument("--scores-schema", default="ml")
+    score.add_argument("--into", default=None, help="schema.name (default SCHEMA.<task>_scores)")
+    score.add_argument(
+        "--check-parity", type=int, default=0, metavar="ROWS", help="compare ROWS with onnxruntime"
+    )
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -66,6 +133,8 @@ def build_parser() -> argparse.ArgumentParser:
         "--truth", type=Path, default=None, help="demo truth file: gap to the true probabilities"
     )
 
+    add_train_table(commands)
+
     demo = commands.add_parser("demo", help="generate, build and export the demo")
     demo.add_argument("--customers", type=int, default=20_000)
     demo.add_argument("--seed", type=int, default=42)
@@ -99,6 +168,70 @@ def run_models_command(arguments: argparse.Namespace) -> None:
     elif arguments.action == "rollback":
         version = models.rollback(arguments.warehouse, arguments.task)
         print(f"{arguments.task}: rolled back to {version}; {RESCORE_HINT}")
+
+
+def table_source(arguments: argparse.Namespace):
+    """The --input or --table of a command, or None."""
+    from propensity.table_source import TableSource
+
+    if arguments.input is not None:
+        return TableSource.from_path(arguments.input)
+    if arguments.table is not None:
+        return TableSource.from_table(arguments.table)
+    return None
+
+
+def run_table_command(arguments: argparse.Namespace) -> int:
+    """train-table and score-table; 1 when the SQL scores disagree with onnxruntime."""
+    from propensity import own_table, table_scoring
+
+    if arguments.command == "train-table":
+        settings = own_table.OwnTableSettings(
+            source=table_source(arguments),
+            label=arguments.label,
+            warehouse=arguments.warehouse,
+            model_dir=arguments.model_dir,
+            task=arguments.task,
+            id_column=arguments.id_column,
+            time_column=arguments.time_column,
+            period=arguments.period,
+            pseudo_periods=arguments.pseudo_periods,
+            exclude=tuple(arguments.exclude),
+            categorical=tuple(arguments.categorical),
+            positive=arguments.positive,
+            baselines=dict(arguments.baseline),
+            families=tuple(arguments.families),
+            folds=arguments.folds,
+            calibration=arguments.calibration,
+            seed=arguments.seed,
+            min_category_rows=arguments.min_category_rows,
+            max_categories=arguments.max_categories,
+            max_training_rows=arguments.max_training_rows,
+            scores_schema=arguments.scores_schema,
+            score=not arguments.no_score,
+        )
+        result = own_table.train_own_table(settings, progress=print)
+        for line in own_table.describe_result(result):
+            print(line)
+        parity = result.parity
+    else:
+        scored, parity = table_scoring.score_table(
+            arguments.warehouse,
+            arguments.version,
+            source=table_source(arguments),
+            schema=arguments.scores_schema,
+            table=arguments.into,
+            parity_rows=arguments.check_parity,
+        )
+        print(f"scored {scored.rows:,} rows into {scored.table} in {scored.seconds:.2f}s")
+        if parity is not None:
+            print(table_scoring.describe_parity(parity))
+    if parity is not None and not parity.holds:
+        print(
+            f"propensity {arguments.command}: SQL scores differ from onnxruntime", file=sys.stderr
+        )
+        return 1
+    return 0
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -153,6 +286,8 @@ def main(argv: Sequence[str] | None = None) -> int:
                 progress=print,
             ):
                 print(describe_report(summary))
+        elif arguments.command in ("train-table", "score-table"):
+            return run_table_command(arguments)
         elif arguments.command == "demo":
             from propensity.demo import run_demo
 

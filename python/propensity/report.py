@@ -92,10 +92,13 @@ def _registry_row(connection: duckdb.DuckDBPyConnection, version: str) -> dict[s
 
 def _population(connection: duckdb.DuckDBPyConnection, task: str) -> Population | None:
     table = f"{task}_scores"
-    if not task.isidentifier() or not _columns(connection, "ml", table):
+    columns = _columns(connection, "ml", table) if task.isidentifier() else []
+    if not columns:
         return None
+    # Scores of a task trained on the user's own table (train-table) have no snapshot.
+    snapshot_sql = "max(snapshot_date)" if "snapshot_date" in columns else "null"
     rows, snapshot = connection.execute(
-        f"select count(*), max(snapshot_date) from ml.{table}"
+        f"select count(*), {snapshot_sql} from ml.{table}"
     ).fetchone()
     if isinstance(snapshot, datetime):
         snapshot = snapshot.date()
@@ -240,6 +243,7 @@ class ReportSummary:
     beats: str
     truth: TruthComparison | None
     seconds: float
+    out_of_time: bool = True  # False for a train-table model split by a hash of its ids
 
 
 def write_reports(
@@ -282,6 +286,7 @@ def write_reports(
                     beats=beats_summary(card.evaluation),
                     truth=card.truth.pooled if card.truth else None,
                     seconds=time.perf_counter() - started,
+                    out_of_time=card.evaluation.get("split", {}).get("out_of_time", True),
                 )
             )
     return summaries
@@ -290,7 +295,8 @@ def write_reports(
 def describe_report(summary: ReportSummary) -> str:
     """The few lines the terminal prints for one written report."""
     lines = [
-        f"{summary.model_version} ({summary.task}, {summary.model_family}): pooled out-of-time "
+        f"{summary.model_version} ({summary.task}, {summary.model_family}): pooled "
+        f"{'out-of-time' if summary.out_of_time else 'held-out (hash split, NOT out of time)'} "
         f"ROC-AUC {fixed(summary.roc_auc)}, PR-AUC {fixed(summary.pr_auc)}, "
         f"top-decile lift {fixed(summary.lift_top_decile, 2)}",
         f"  {summary.beats}",

@@ -262,6 +262,8 @@ def _data_section(card: ModelCard) -> str:
         ),
         ("features", f"{len(features)}: {', '.join(features)}"),
     ]
+    if "split" in evaluation:  # a model trained on the user's own table (train-table)
+        rows.append(("split", str(evaluation["split"]["description"])))
     return "<h2 id='data'>Data window and population</h2>" + facts(rows)
 
 
@@ -760,6 +762,9 @@ def render_card(card: ModelCard) -> str:
         sections.append(("truth", "truth gap"))
     nav = "".join(f'<a href="#{anchor}">{escape(label)}</a>' for anchor, label in sections)
     notes = note(card.notes["predictions"]) if "predictions" in card.notes else ""
+    split = card.evaluation.get("split", {})
+    if split and not split.get("out_of_time", True):
+        notes += f"<p class='flag'>{escape(str(split['description']))}</p>"
     body = "".join(
         [
             _header(card),
