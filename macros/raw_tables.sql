@@ -13,5 +13,7 @@
         ('offers', 'offer_id'),
         ('consents', 'consent_event_id'),
         ('contract_exceptions', 'exception_id'),
+        ('leads', 'lead_id'),
+        ('lead_activities', 'lead_activity_id'),
     ]) }}
 {%- endmacro %}

@@ -9,5 +9,7 @@
         'offers': 'offers',
         'consents': 'consents',
         'contract_exceptions': 'contract_exceptions',
+        'leads': 'leads',
+        'lead_activities': 'leads',
     }) -}}
 {%- endmacro %}

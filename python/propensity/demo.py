@@ -66,7 +66,12 @@ def describe_generation(summary: GenerationSummary) -> str:
         f"generated {summary.customers:,} customers (seed {summary.seed}, "
         f"{summary.start_date} to {summary.end_date}): {rows:,} rows in "
         f"{len(summary.row_counts)} tables under {summary.out_dir}; true probabilities in "
-        f"{summary.truth_path}; monthly up-sell rate {summary.observed_upsell_rate:.2%}"
+        f"{summary.truth_path}; monthly up-sell rate {summary.observed_upsell_rate:.2%}; "
+        f"{summary.leads:,} leads ({summary.row_counts.get('leads', 0):,} rows with their "
+        f"planted mess, {summary.row_counts.get('lead_activities', 0):,} activities), "
+        f"{summary.converted_leads:,} converted, monthly conversion rate of open leads "
+        f"{summary.observed_conversion_rate:.2%} (acquisition truth in "
+        f"{summary.acquisition_truth_path})"
     )
 
 

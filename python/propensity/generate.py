@@ -2,7 +2,8 @@
 
 The generator simulates customers month by month (in UTC) from hidden per-customer traits and
 writes one directory of parquet parts per source table, plus a truth file with the true up-sell
-probability of every eligible customer at every monthly snapshot.
+probability of every eligible customer at every monthly snapshot and one with the true
+probability of every open lead converting within 30 days.
 
 Notes for readers of the output:
 
@@ -17,6 +18,12 @@ Notes for readers of the output:
   (ignoring from_plan = to_plan rows). An upgrade drawn at s happens in
   [s, min(s + 30 days, next month start)), so it never crosses the next snapshot.
 * Truth labels are defined from the written plan_changes: an upgrade in [s, s + 30 days).
+* Leads (prospects, 1.5 per customer, ids ``chunk * ID_STRIDE + 1, 2, ...``) come from their
+  own random stream, so adding them changed no other table. A lead is open at snapshot s when
+  created < s and not converted before s; a conversion drawn at s happens in
+  [s, min(s + 30 days, next month start)) and ends the lead's activity. The acquisition truth
+  (``acquisition_truth.parquet``) labels a conversion in [s, s + 30 days) from the written
+  ``leads.converted_at`` (a planted converted_at before created_at is an open lead there).
 * ``generate`` deletes stale ``part-*.parquet`` files in the table directories it writes.
 """
 
@@ -42,6 +49,7 @@ CHUNK_CUSTOMERS = 100_000  # customers simulated and written per part file
 ID_STRIDE = 1_000_000_000  # ids of chunk c (except customer_id) are c * ID_STRIDE + 1, + 2, ...
 DAY = 86_400  # seconds
 UPSELL_WINDOW_SECONDS = 30 * DAY  # label window [s, s + 30 days)
+ACQUISITION_WINDOW_SECONDS = 30 * DAY  # a lead's conversion window [s, s + 30 days)
 INITIAL_BASE_SHARE = 0.55  # customers signed up before the window start
 INITIAL_BASE_MAX_AGE_DAYS = 4 * 365  # how far before the window the initial base signed up
 TIMESTAMP_T_SEPARATOR_SHARE = 0.5  # rows written with 'T' instead of ' ' between date and time
@@ -105,6 +113,79 @@ UPSELL_COEFFICIENTS: dict[str, float] = {
     "hidden_price_sensitivity": -0.30,
     "hidden_intent": 0.35,
 }
+
+# --------------------------------------------------------------------------------------------
+# Prospects (leads and their activities). They come from their own random stream per chunk
+# (SeedSequence(seed, spawn_key=(2, chunk))), so every other table and the up-sell truth are
+# the same with or without them.
+# --------------------------------------------------------------------------------------------
+LEADS_PER_CUSTOMER = 1.5  # leads simulated per customer of the chunk
+LEAD_BACKLOG_SHARE = 0.2  # leads created before the window start, still open at its start
+LEAD_BACKLOG_MAX_AGE_DAYS = 365
+LEAD_MARKETING_CONSENT_RATE = 0.75  # leads that may receive marketing email
+LEAD_BUSINESS_EMAIL_INTERCEPT = 0.2  # P(company domain) = sigmoid(this + 0.9 x hidden fit)
+LEAD_INTENT_PERSISTENCE = 0.6  # AR(1) coefficient of the hidden monthly buying intent
+LEAD_ACTIVITY_AGE_DECAY = 0.04  # activity falls by exp(-this x months since the lead arrived)
+# planted mess
+DUPLICATE_LEAD_RATE = 0.02  # extra leads row, same id, older updated_at, other values
+NULL_LEAD_ID_RATE = 0.001  # extra leads rows with a null lead_id
+INVALID_LEAD_EMAIL_RATE = 0.005  # emails without '@', with two, without a domain dot, ...
+MESSY_LEAD_PHONE_RATE = 0.25  # phones with dashes, parentheses or extra spaces
+NULL_LEAD_PHONE_RATE = 0.05
+NULL_COMPANY_SIZE_RATE = 0.10
+NULL_INDUSTRY_RATE = 0.12
+NULL_JOB_ROLE_RATE = 0.15
+CONVERTED_BEFORE_CREATED_RATE = 0.002  # converted_at earlier than created_at (open leads)
+ORPHAN_LEAD_ACTIVITY_RATE = 0.002  # lead_activities rows for leads that do not exist
+NULL_LEAD_ACTIVITY_LEAD_RATE = 0.001  # lead_activities rows with a null lead_id
+
+LEAD_SOURCES = ("organic", "paid_search", "webinar", "referral", "partner", "social")
+LEAD_SOURCE_WEIGHTS = (0.30, 0.22, 0.12, 0.10, 0.08, 0.18)
+COMPANY_SIZES = ("1-10", "11-50", "51-200", "201-1000", "1000+")
+INDUSTRIES = ("software", "retail", "finance", "healthcare", "manufacturing", "education", "media")
+INDUSTRY_WEIGHTS = (0.25, 0.15, 0.14, 0.12, 0.14, 0.10, 0.10)
+JOB_ROLES = ("founder", "executive", "manager", "analyst", "engineer", "marketing", "student")
+JOB_ROLE_WEIGHTS = (0.08, 0.10, 0.25, 0.17, 0.17, 0.15, 0.08)
+LEAD_ACTIVITY_TYPES = (
+    "web_visit", "pricing_page_view", "content_download", "webinar_attended", "email_click",
+    "demo_request",
+)  # fmt: skip
+# per type: monthly rate of an average open lead, and loadings on hidden interest, intent, fit
+LEAD_ACTIVITY_RATES = (1.0, 0.18, 0.15, 0.06, 0.35, 0.025)
+LEAD_ACTIVITY_LOADINGS = (
+    (0.5, 0.3, 0.0), (0.3, 0.6, 0.2), (0.5, 0.2, 0.0), (0.4, 0.2, 0.1), (0.4, 0.3, 0.0),
+    (0.2, 0.8, 0.3),
+)  # fmt: skip
+
+# True acquisition logit at snapshot s: a lead open at s converts in [s, s + 30 days) with
+# probability sigmoid(logit). Activity features count what happened in [s - 30 days, s).
+ACQUISITION_INTERCEPT = -3.7
+ACQUISITION_COEFFICIENTS: dict[str, float] = {
+    "log1p_web_visits_30d": 0.30,
+    "log1p_pricing_page_views_30d": 0.55,
+    "log1p_content_downloads_30d": 0.25,
+    "webinars_attended_30d_capped2": 0.35,
+    "log1p_email_clicks_30d": 0.30,
+    "demo_request_30d": 1.10,
+    "log1p_age_months": -0.35,
+    "has_business_email": 0.45,
+    "has_marketing_consent": 0.15,
+    "hidden_fit": 0.45,
+    "hidden_interest": 0.35,
+    "hidden_intent": 0.40,
+}
+LEAD_SOURCE_EFFECTS = (0.0, -0.1, 0.3, 0.6, 0.45, -0.35)
+# The true size, role and industry drive the logit even where the written value is missing.
+COMPANY_SIZE_EFFECTS = (-0.35, 0.0, 0.25, 0.3, 0.1)
+JOB_ROLE_EFFECTS = (0.25, 0.3, 0.15, 0.0, -0.05, 0.05, -0.9)
+INDUSTRY_EFFECTS = (0.2, -0.05, 0.1, 0.0, -0.05, -0.2, 0.0)
+COMPANY_NAMES = (
+    "acme", "globex", "initech", "umbrella", "hooli", "vandelay", "stark", "wayne", "wonka",
+    "tyrell", "cyberdyne", "soylent", "nakatomi", "oceanic", "piedpiper", "dunder", "monarch",
+    "northwind", "contoso", "fabrikam",
+)  # fmt: skip
+COMPANY_SUFFIXES = ("", "labs", "group", "systems", "works")
+COMPANY_TLDS = ("com", "io", "de", "co.uk", "net")
 
 PLANS = ("basic", "plus", "pro")
 REGIONS = ("north_america", "europe", "apac", "latam")
@@ -234,6 +315,17 @@ SCHEMAS: dict[str, pa.Schema] = {
         [("exception_id", _I64), ("customer_id", _I64), ("exception_reason", _STR),
          ("starts_at", _STR), ("ends_at", _STR)]
     ),
+    "leads": pa.schema(
+        [("lead_id", _I64), ("email", _STR), ("phone", _STR), ("first_name", _STR),
+         ("last_name", _STR), ("country_code", _STR), ("region", _STR), ("lead_source", _STR),
+         ("company_size", _STR), ("industry", _STR), ("job_role", _STR),
+         ("has_marketing_consent", pa.bool_()), ("created_at", _STR), ("converted_at", _STR),
+         ("updated_at", _STR)]
+    ),
+    "lead_activities": pa.schema(
+        [("lead_activity_id", _I64), ("lead_id", _I64), ("activity_at", _STR),
+         ("activity_type", _STR)]
+    ),
 }  # fmt: skip
 TABLES: tuple[str, ...] = tuple(SCHEMAS)
 TRUTH_SCHEMA = pa.schema(
@@ -246,12 +338,23 @@ TRUTH_SCHEMA = pa.schema(
     ]
 )
 TRUTH_FILE = "upsell_truth.parquet"
+ACQUISITION_TRUTH_SCHEMA = pa.schema(
+    [
+        ("lead_id", _I64),
+        ("snapshot_date", pa.date32()),
+        ("is_eligible", pa.bool_()),
+        ("true_acquisition_probability", _F64),
+        ("has_converted_in_window", pa.bool_()),
+    ]
+)
+ACQUISITION_TRUTH_FILE = "acquisition_truth.parquet"
 PARQUET_COMPRESSION = "zstd"
 
 
 @dataclass(frozen=True)
 class GenerationSummary:
-    """What `generate` wrote: row counts per table, paths and the realised up-sell rate."""
+    """What `generate` wrote: row counts per table, paths, the realised up-sell rate and the
+    leads' realised monthly conversion rate."""
 
     out_dir: Path
     truth_path: Path
@@ -265,6 +368,12 @@ class GenerationSummary:
     eligible_customer_snapshots: int  # eligible truth rows with a known outcome
     observed_upsell_rate: float  # share of those that upgraded within 30 days
     mean_true_upsell_probability: float  # mean truth probability over the same rows
+    acquisition_truth_path: Path
+    leads: int  # distinct leads simulated (rows of the leads table hold mess on top)
+    converted_leads: int  # leads that became customers inside the window
+    eligible_lead_snapshots: int  # open leads at a snapshot, with a known outcome
+    observed_conversion_rate: float  # share of those that converted within 30 days
+    mean_true_acquisition_probability: float  # mean truth probability over the same rows
 
 
 @dataclass(frozen=True)
@@ -293,6 +402,18 @@ class _ChunkResult:
     truth: pa.Table
     eligible_known: int
     upgraded_known: int
+    probability_sum: float
+    leads: _LeadResult
+
+
+@dataclass
+class _LeadResult:
+    row_counts: dict[str, int]
+    truth: pa.Table
+    leads: int
+    converted: int
+    eligible_known: int
+    converted_known: int
     probability_sum: float
 
 
@@ -652,7 +773,10 @@ class _ChunkSimulator:
         self.elig[:, months], self.prob[:, months] = elig, np.where(elig, prob, np.nan)
         truth, known, upgraded, psum = self._truth(upgrades.get("c"), upgrades.get("t"))
         counts = self._write_tables()
-        return _ChunkResult(counts, truth, known, upgraded, psum)
+        # Leads last, from their own random stream: nothing above depends on them.
+        leads = _LeadSimulator(self.task).run()
+        counts.update(leads.row_counts)
+        return _ChunkResult(counts, truth, known, upgraded, psum, leads)
 
     def _month_activity(self, m: int, s: int, s_next: int, elig: np.ndarray) -> None:
         rng, n = self.rng, self.n
@@ -1225,6 +1349,375 @@ class _ChunkSimulator:
         )
 
 
+# --------------------------------------------------------------------------------------------
+# The leads of a chunk (their own random stream)
+# --------------------------------------------------------------------------------------------
+class _LeadSimulator:
+    """Simulates one chunk's leads: hidden traits, monthly activity and conversions."""
+
+    def __init__(self, task: _ChunkTask) -> None:
+        self.task = task
+        self.tl = task.timeline
+        self.rng = np.random.default_rng(
+            np.random.SeedSequence(task.seed, spawn_key=(2, task.chunk_index))
+        )
+        self.base_id = task.chunk_index * ID_STRIDE  # lead and activity ids start at base_id + 1
+        self.n = int(LEADS_PER_CUSTOMER * task.n + 0.5)
+        self.months = len(self.tl.snaps) - 1
+
+    def _init_leads(self) -> None:
+        rng, n, tl = self.rng, self.n, self.tl
+        self.lead_id = self.base_id + 1 + np.arange(n, dtype=np.int64)
+        self.fit = rng.standard_normal(n)
+        self.interest = rng.standard_normal(n)
+        self.intent = rng.standard_normal(n)
+        backlog = rng.random(n) < LEAD_BACKLOG_SHARE
+        age = (rng.random(n) * LEAD_BACKLOG_MAX_AGE_DAYS * DAY).astype(np.int64) + 1
+        new_at = _times(rng, np.full(n, tl.start, np.int64), tl.end)
+        self.created = np.where(backlog, tl.start - age, new_at)
+        self.converted = np.full(n, _INF, np.int64)
+        self.source = _choice(rng, LEAD_SOURCE_WEIGHTS, n)
+        size_score = 0.7 * self.fit + 0.7 * rng.standard_normal(n)  # bigger firms fit better
+        self.size = np.digitize(size_score, [-0.67, 0.13, 0.77, 1.4])
+        self.size_known = rng.random(n) >= NULL_COMPANY_SIZE_RATE
+        self.industry = _choice(rng, INDUSTRY_WEIGHTS, n)
+        self.industry_known = rng.random(n) >= NULL_INDUSTRY_RATE
+        student = rng.random(n) < _sigmoid(-3.0 - 1.0 * self.fit)  # low fit: more students
+        self.role = np.where(student, len(JOB_ROLES) - 1, _choice(rng, JOB_ROLE_WEIGHTS, n))
+        self.role_known = rng.random(n) >= NULL_JOB_ROLE_RATE
+        self.business_email = rng.random(n) < _sigmoid(
+            LEAD_BUSINESS_EMAIL_INTERCEPT + 0.9 * self.fit
+        )
+        self.consent = rng.random(n) < LEAD_MARKETING_CONSENT_RATE
+        self.country_opt = _choice(rng, tuple(o[4] for o in COUNTRY_OPTIONS), n)
+        self.offset = np.array([o[2] for o in COUNTRY_OPTIONS], np.int64)[self.country_opt]
+        self.static_logit = (
+            ACQUISITION_INTERCEPT
+            + np.asarray(LEAD_SOURCE_EFFECTS)[self.source]
+            + np.asarray(COMPANY_SIZE_EFFECTS)[self.size]
+            + np.asarray(JOB_ROLE_EFFECTS)[self.role]
+            + np.asarray(INDUSTRY_EFFECTS)[self.industry]
+        )
+
+    # ---- 30-day features and the true probability at a snapshot ---------------------------
+    def _activity_30d(self, s: int) -> np.ndarray:
+        """Activities per type (rows) and lead (columns) in [s - 30 days, s)."""
+        n, kinds = self.n, len(LEAD_ACTIVITY_TYPES)
+        counts = np.zeros(kinds * n)
+        for b in self.buffers:
+            w = (b["t"] >= s - ACQUISITION_WINDOW_SECONDS) & (b["t"] < s)
+            counts += np.bincount(b["typ"][w] * n + b["c"][w], minlength=kinds * n)
+        return counts.reshape(kinds, n)
+
+    def _features(self, s: int) -> dict[str, np.ndarray]:
+        acts = dict(zip(LEAD_ACTIVITY_TYPES, self._activity_30d(s), strict=True))
+        age_months = np.maximum(s - self.created, 0) / (30.4375 * DAY)
+        return {
+            "log1p_web_visits_30d": np.log1p(acts["web_visit"]),
+            "log1p_pricing_page_views_30d": np.log1p(acts["pricing_page_view"]),
+            "log1p_content_downloads_30d": np.log1p(acts["content_download"]),
+            "webinars_attended_30d_capped2": np.minimum(acts["webinar_attended"], 2),
+            "log1p_email_clicks_30d": np.log1p(acts["email_click"]),
+            "demo_request_30d": (acts["demo_request"] > 0).astype(np.float64),
+            "log1p_age_months": np.log1p(age_months),
+            "has_business_email": self.business_email.astype(np.float64),
+            "has_marketing_consent": self.consent.astype(np.float64),
+            "hidden_fit": self.fit,
+            "hidden_interest": self.interest,
+            "hidden_intent": self.intent,
+        }
+
+    def _snapshot(self, s: int) -> tuple[np.ndarray, np.ndarray]:
+        """Which leads are open at s, and each one's true probability of converting by s + 30d."""
+        open_at_s = (self.created < s) & (self.converted >= s)
+        feats = self._features(s)
+        logit = self.static_logit.copy()
+        for name, coef in ACQUISITION_COEFFICIENTS.items():
+            logit += coef * feats[name]
+        return open_at_s, _sigmoid(logit)
+
+    # ---- the month loop -------------------------------------------------------------------
+    def run(self) -> _LeadResult:
+        """Simulate all months and write this chunk's lead parts; return counts and truth."""
+        self._init_leads()
+        rng, n, tl, months = self.rng, self.n, self.tl, self.months
+        self.buffers: list[dict[str, np.ndarray]] = []
+        self.elig = np.zeros((n, months + 1), bool)
+        self.prob = np.full((n, months + 1), np.nan)
+        self.activities = _Cols()
+        for m in range(months):
+            s, s_next = int(tl.snaps[m]), int(tl.snaps[m + 1])
+            elig, prob = self._snapshot(s)
+            self.elig[:, m], self.prob[:, m] = elig, np.where(elig, prob, np.nan)
+            # a conversion drawn at s happens in [s, min(s + 30 days, next snapshot))
+            ci = np.flatnonzero(elig & (rng.random(n) < prob))
+            span = min(ACQUISITION_WINDOW_SECONDS, s_next - s)
+            self.converted[ci] = s + rng.integers(1, span, ci.shape[0])
+            self._month_activity(s, s_next)
+            self.intent = LEAD_INTENT_PERSISTENCE * self.intent + np.sqrt(
+                1 - LEAD_INTENT_PERSISTENCE**2
+            ) * rng.standard_normal(n)
+        elig, prob = self._snapshot(int(tl.snaps[months]))
+        self.elig[:, months], self.prob[:, months] = elig, np.where(elig, prob, np.nan)
+        truth, known, converted, psum = self._truth()
+        counts = self._write_tables()
+        n_converted = int(np.count_nonzero(self.converted < _INF))
+        return _LeadResult(counts, truth, n, n_converted, known, converted, psum)
+
+    def _month_activity(self, s: int, s_next: int) -> None:
+        """Activities of the leads open during [s, s_next); a lead stops at its conversion."""
+        rng = self.rng
+        lo = np.maximum(s, self.created)
+        alive = (self.created < s_next) & (self.converted > lo)
+        frac = np.where(alive, (s_next - lo) / (s_next - s), 0.0)
+        months_old = np.maximum(lo - self.created, 0) / (30.4375 * DAY)
+        scale = frac * np.exp(-LEAD_ACTIVITY_AGE_DECAY * months_old)
+        cs, ts, ks = [], [], []
+        for k, (rate, (a_int, a_intent, a_fit)) in enumerate(
+            zip(LEAD_ACTIVITY_RATES, LEAD_ACTIVITY_LOADINGS, strict=True)
+        ):
+            traits = a_int * self.interest + a_intent * self.intent + a_fit * self.fit
+            lam = rate * np.exp(traits - 0.5 * (a_int**2 + a_intent**2 + a_fit**2)) * scale
+            if LEAD_ACTIVITY_TYPES[k] == "email_click":
+                lam = np.where(self.consent, lam, 0.0)  # marketing email only with consent
+            idx = _expand(rng, lam)
+            t = _times(rng, lo[idx], s_next)
+            keep = t < self.converted[idx]
+            cs.append(idx[keep])
+            ts.append(t[keep])
+            ks.append(np.full(int(keep.sum()), k, np.int64))
+        c, t, typ = np.concatenate(cs), np.concatenate(ts), np.concatenate(ks)
+        self.activities.add(c=c, t=t, typ=typ)
+        self.buffers = [*self.buffers[-1:], {"c": c, "t": t, "typ": typ}]
+
+    # ---- truth ----------------------------------------------------------------------------
+    def _truth(self) -> tuple[pa.Table, int, int, float]:
+        snaps, months, n = self.tl.snaps, self.months, self.n
+        label = np.zeros((n, months + 1), bool)
+        ci = np.flatnonzero(self.converted < _INF)
+        ct = self.converted[ci]
+        k = np.searchsorted(snaps, ct, side="right") - 1
+        label[ci, k] = True  # the conversion lies in [snaps[k], snaps[k] + 30 days)
+        prev = k - 1
+        early = (prev >= 0) & (ct < snaps[np.maximum(prev, 0)] + ACQUISITION_WINDOW_SECONDS)
+        label[ci[early], prev[early]] = True  # after a short month, also counts for k - 1
+        keep = self.created[:, None] < snaps[None, :]
+        keep[:, 0] = False  # snapshots start one month after the window start
+        li, ki = np.nonzero(keep)
+        known = ki < months
+        elig = self.elig[li, ki]
+        lab = label[li, ki]
+        prob = self.prob[li, ki]
+        table = pa.table(
+            [
+                pa.array(self.lead_id[li]),
+                pa.array(self.tl.snapshot_days[ki], pa.date32()),
+                pa.array(elig),
+                pa.array(prob, mask=~elig),
+                pa.array(lab, mask=~known),
+            ],
+            schema=ACQUISITION_TRUTH_SCHEMA,
+        )
+        ek = elig & known
+        return table, int(ek.sum()), int(lab[ek].sum()), float(prob[ek].sum())
+
+    # ---- output ---------------------------------------------------------------------------
+    def _ts(self, t: np.ndarray, offsets: np.ndarray, valid: np.ndarray | None = None) -> pa.Array:
+        sep = self.rng.random(t.shape[0]) < TIMESTAMP_T_SEPARATOR_SHARE
+        return format_timestamps(t, offsets, sep, valid)
+
+    def _write_tables(self) -> dict[str, int]:
+        counts: dict[str, int] = {}
+        for name, table in (
+            ("leads", self._leads_table()),
+            ("lead_activities", self._activities_table()),
+        ):
+            path = self.task.out_dir / name / f"part-{self.task.chunk_index:05d}.parquet"
+            _write_parquet(table.cast(SCHEMAS[name]), path)
+            counts[name] = table.num_rows
+        return counts
+
+    def _leads_table(self) -> pa.Table:
+        rng, n, tl = self.rng, self.n, self.tl
+        first = rng.integers(0, len(FIRST_NAMES), n)
+        last = rng.integers(0, len(LAST_NAMES), n)
+        free_domain = rng.integers(0, len(EMAIL_DOMAINS), n)
+        company = rng.integers(0, len(COMPANY_NAMES), n)
+        suffix = rng.integers(0, len(COMPANY_SUFFIXES), n)
+        tld = rng.integers(0, len(COMPANY_TLDS), n)
+        phone_num = rng.integers(2_000_000, 99_999_999, n)
+        converted = self.converted < _INF
+        first_seen = np.maximum(self.created, tl.start)
+        lo = np.minimum(np.maximum(first_seen, np.where(converted, self.converted, 0)), tl.end - 1)
+        updated = _times(rng, lo + (tl.end - lo) // 5, tl.end)
+
+        # planted: converted before created (on open leads created well inside the window)
+        plantable = ~converted & (self.created - 3 * DAY >= tl.start)
+        backwards = _planted_mask(rng, n, CONVERTED_BEFORE_CREATED_RATE) & plantable
+        conv = np.where(backwards, self.created - rng.integers(3600, 3 * DAY, n), self.converted)
+        has_conv = converted | backwards
+
+        # duplicates: an older version of a lead; null ids: copies without a lead_id
+        gap_ok = updated - first_seen > 3600
+        dup = np.flatnonzero(gap_ok & (rng.random(n) < DUPLICATE_LEAD_RATE))
+        dup_kind_email = rng.random(dup.shape[0]) < 0.5
+        dup_updated = _times(rng, first_seen[dup], updated[dup])
+        nul = rng.integers(0, n, _planted_count(rng, n, NULL_LEAD_ID_RATE))
+        rows = np.concatenate([np.arange(n), dup, nul])
+        r, nd = rows.shape[0], dup.shape[0]
+        is_dup = np.zeros(r, bool)
+        is_dup[n : n + nd] = True
+        dup_email = np.zeros(r, bool)
+        dup_email[n : n + nd] = dup_kind_email
+        dup_profile = is_dup & ~dup_email
+        upd = updated[rows].copy()
+        upd[n : n + nd] = dup_updated
+
+        # email: a company domain for most well-fitting leads, else a free-mail domain
+        lead_s = pc.cast(pa.array(self.lead_id[rows]), pa.string())
+        fn_l = pa.array([x.lower() for x in FIRST_NAMES]).take(pa.array(first[rows]))
+        ln_l = pa.array([x.lower() for x in LAST_NAMES]).take(pa.array(last[rows]))
+        name = pc.binary_join_element_wise(fn_l, ln_l, ".")
+        local = pc.binary_join_element_wise(name, lead_s, "")
+        company_domain = pc.binary_join_element_wise(
+            pc.binary_join_element_wise(
+                pa.array(COMPANY_NAMES).take(pa.array(company[rows])),
+                pa.array(COMPANY_SUFFIXES).take(pa.array(suffix[rows])),
+                "",
+            ),
+            pa.array(COMPANY_TLDS).take(pa.array(tld[rows])),
+            ".",
+        )
+        domain = pc.if_else(
+            pa.array(self.business_email[rows]),
+            company_domain,
+            pa.array(EMAIL_DOMAINS).take(pa.array(free_domain[rows])),
+        )
+        canonical = pc.binary_join_element_wise(local, domain, "@")
+        styles = [
+            canonical,
+            pc.utf8_upper(canonical),
+            pc.utf8_capitalize(canonical),
+            pc.binary_join_element_wise(" ", canonical, "  ", ""),
+            pc.binary_join_element_wise("  ", pc.utf8_upper(canonical), " ", ""),
+        ]
+        messy = rng.random(n) < MESSY_EMAIL_RATE
+        style = np.where(messy, rng.integers(1, len(styles), n), 0)[rows]
+        style = np.where(dup_email, style % (len(styles) - 1) + 1, style)
+        email = styles[0]
+        for k in range(1, len(styles)):
+            email = pc.if_else(pa.array(style == k), styles[k], email)
+        # planted: invalid emails (every record of the lead)
+        invalid = _planted_mask(rng, n, INVALID_LEAD_EMAIL_RATE)
+        invalid_kind = rng.integers(0, 4, n)[rows]
+        variants = [
+            pc.binary_join_element_wise(local, domain, " at "),
+            pc.binary_join_element_wise(local, domain, "@@"),
+            pc.binary_join_element_wise(local, pc.replace_substring(domain, ".", ""), "@"),
+            pc.binary_join_element_wise(local, pa.scalar(""), "@"),
+        ]
+        for k, variant in enumerate(variants):
+            email = pc.if_else(pa.array(invalid[rows] & (invalid_kind == k)), variant, email)
+
+        # phone: "+<calling code> <number>", some with dashes, parentheses or odd spacing
+        calling = _labels(tuple(o[3] for o in COUNTRY_OPTIONS), self.country_opt[rows])
+        number = pc.cast(pa.array(phone_num[rows]), pa.string())
+        phone_styles = [
+            pc.binary_join_element_wise(calling, number, " "),
+            pc.binary_join_element_wise(
+                calling,
+                pc.utf8_slice_codeunits(number, 0, 4),
+                pc.utf8_slice_codeunits(number, 4),
+                "-",
+            ),
+            pc.binary_join_element_wise("(", calling, ") ", number, ""),
+            pc.binary_join_element_wise(calling, number, "  "),
+            pc.binary_join_element_wise(" ", calling, number, " ", ""),
+        ]
+        messy_phone = rng.random(n) < MESSY_LEAD_PHONE_RATE
+        phone_style = np.where(messy_phone, rng.integers(1, len(phone_styles), n), 0)[rows]
+        phone = phone_styles[0]
+        for k in range(1, len(phone_styles)):
+            phone = pc.if_else(pa.array(phone_style == k), phone_styles[k], phone)
+        phone = pc.if_else(pa.array(rng.random(r) < NULL_LEAD_PHONE_RATE), None, phone)
+
+        # an older profile: a smaller company size or none, no job role yet
+        size = self.size[rows].copy()
+        size_known = self.size_known[rows].copy()
+        smaller = size > 0
+        size = np.where(dup_profile & smaller, size - 1, size)
+        size_known = size_known & ~(dup_profile & ~smaller)
+        role_known = self.role_known[rows] & ~dup_profile
+
+        region_code = np.array([REGIONS.index(o[1]) for o in COUNTRY_OPTIONS])[self.country_opt]
+        offs = self.offset[rows]
+        conv_valid = has_conv[rows] & (~is_dup | backwards[rows] | (conv[rows] <= upd))
+        table = pa.table(
+            {
+                "lead_id": pa.array(self.lead_id[rows], mask=np.arange(r) >= n + nd),
+                "email": email,
+                "phone": phone,
+                "first_name": pa.array(FIRST_NAMES).take(pa.array(first[rows])),
+                "last_name": pa.array(LAST_NAMES).take(pa.array(last[rows])),
+                "country_code": _labels(
+                    tuple(o[0] for o in COUNTRY_OPTIONS), self.country_opt[rows]
+                ),
+                "region": _labels(
+                    REGIONS, region_code[rows], valid=rng.random(r) >= NULL_ATTRIBUTE_RATE
+                ),
+                "lead_source": _labels(LEAD_SOURCES, self.source[rows]),
+                "company_size": _labels(COMPANY_SIZES, size, valid=size_known),
+                "industry": _labels(
+                    INDUSTRIES, self.industry[rows], valid=self.industry_known[rows]
+                ),
+                "job_role": _labels(JOB_ROLES, self.role[rows], valid=role_known),
+                "has_marketing_consent": pa.array(self.consent[rows]),
+                "created_at": self._ts(self.created[rows], offs),
+                "converted_at": self._ts(np.where(conv_valid, conv[rows], 0), offs, conv_valid),
+                "updated_at": self._ts(upd, offs),
+            }
+        )
+        order = np.lexsort((upd, self.lead_id[rows], np.arange(r) >= n + nd))
+        return table.take(pa.array(order))
+
+    def _activities_table(self) -> pa.Table:
+        rng, tl, n = self.rng, self.tl, self.n
+        a = self.activities
+        c, t, typ = a.get("c"), a.get("t"), a.get("typ")
+        real = c.shape[0]
+        # planted: activities of leads that do not exist, and activities without a lead
+        n_orphan = _planted_count(rng, real, ORPHAN_LEAD_ACTIVITY_RATE)
+        n_null = _planted_count(rng, real, NULL_LEAD_ACTIVITY_LEAD_RATE)
+        orphan_ids = self.base_id + n + 1 + rng.integers(0, 1000, n_orphan)
+        src = rng.integers(0, max(real, 1), n_null)
+        k = n_orphan + n_null
+        ids = np.concatenate([self.lead_id[c], orphan_ids, np.zeros(n_null, np.int64)])
+        times = np.concatenate(
+            [t, _times(rng, np.full(n_orphan, tl.start, np.int64), tl.end),
+             t[src] if real else np.full(n_null, tl.start, np.int64)]
+        )  # fmt: skip
+        kinds = np.concatenate(
+            [typ, rng.integers(0, len(LEAD_ACTIVITY_TYPES), n_orphan),
+             typ[src] if real else np.zeros(n_null, np.int64)]
+        )  # fmt: skip
+        opts = np.array([o[2] for o in COUNTRY_OPTIONS], np.int64)
+        offs = np.concatenate(
+            [self.offset[c], opts[rng.integers(0, opts.shape[0], n_orphan)],
+             self.offset[c[src]] if real else np.zeros(n_null, np.int64)]
+        )  # fmt: skip
+        total = real + k
+        if total >= ID_STRIDE:
+            raise ValueError("too many rows in one chunk for the id scheme")
+        return pa.table(
+            {
+                "lead_activity_id": pa.array(self.base_id + 1 + np.arange(total, dtype=np.int64)),
+                "lead_id": pa.array(ids, mask=np.arange(total) >= real + n_orphan),
+                "activity_at": self._ts(times, offs),
+                "activity_type": _labels(LEAD_ACTIVITY_TYPES, kinds),
+            }
+        )
+
+
 def _run_chunk(task: _ChunkTask) -> _ChunkResult:
     return _ChunkSimulator(task).run()
 
@@ -1256,7 +1749,8 @@ def generate(
     chunk_size: int = CHUNK_CUSTOMERS,
     workers: int | None = None,
 ) -> GenerationSummary:
-    """Write the demo source tables under out_dir and the up-sell truth file under truth_dir."""
+    """Write the demo source tables under out_dir and the up-sell and acquisition truth files
+    under truth_dir."""
     if customers < 1:
         raise ValueError("customers must be positive")
     if seed < 0:
@@ -1278,8 +1772,16 @@ def generate(
     counts["products"] = products.num_rows
     known = upgraded = truth_rows = 0
     psum = 0.0
+    leads = converted_leads = lead_known = lead_converted = 0
+    lead_psum = 0.0
     truth_path = truth_dir / TRUTH_FILE
-    with pq.ParquetWriter(truth_path, TRUTH_SCHEMA, compression=PARQUET_COMPRESSION) as writer:
+    acquisition_truth_path = truth_dir / ACQUISITION_TRUTH_FILE
+    with (
+        pq.ParquetWriter(truth_path, TRUTH_SCHEMA, compression=PARQUET_COMPRESSION) as writer,
+        pq.ParquetWriter(
+            acquisition_truth_path, ACQUISITION_TRUTH_SCHEMA, compression=PARQUET_COMPRESSION
+        ) as acquisition_writer,
+    ):
         if n_workers <= 1:
             results: Iterator[_ChunkResult] = map(_run_chunk, tasks)
             executor = None
@@ -1295,6 +1797,12 @@ def generate(
                 known += res.eligible_known
                 upgraded += res.upgraded_known
                 psum += res.probability_sum
+                acquisition_writer.write_table(res.leads.truth)
+                leads += res.leads.leads
+                converted_leads += res.leads.converted
+                lead_known += res.leads.eligible_known
+                lead_converted += res.leads.converted_known
+                lead_psum += res.leads.probability_sum
         finally:
             if executor is not None:
                 executor.shutdown()
@@ -1311,4 +1819,10 @@ def generate(
         eligible_customer_snapshots=known,
         observed_upsell_rate=upgraded / known if known else float("nan"),
         mean_true_upsell_probability=psum / known if known else float("nan"),
+        acquisition_truth_path=acquisition_truth_path,
+        leads=leads,
+        converted_leads=converted_leads,
+        eligible_lead_snapshots=lead_known,
+        observed_conversion_rate=lead_converted / lead_known if lead_known else float("nan"),
+        mean_true_acquisition_probability=lead_psum / lead_known if lead_known else float("nan"),
     )

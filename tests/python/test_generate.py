@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+import json
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta, timezone
 from pathlib import Path
@@ -12,7 +13,7 @@ import numpy as np
 import pyarrow.parquet as pq
 import pytest
 
-from propensity.generate import GenerationSummary, format_timestamps, generate
+from propensity.generate import ID_STRIDE, GenerationSummary, format_timestamps, generate
 
 CUSTOMERS = 5_000
 SEED = 11
@@ -75,6 +76,17 @@ EXPECTED_COLUMNS: dict[str, list[tuple[str, str]]] = {
         ("exception_id", "BIGINT"), ("customer_id", "BIGINT"), ("exception_reason", "VARCHAR"),
         ("starts_at", "VARCHAR"), ("ends_at", "VARCHAR"),
     ],
+    "leads": [
+        ("lead_id", "BIGINT"), ("email", "VARCHAR"), ("phone", "VARCHAR"),
+        ("first_name", "VARCHAR"), ("last_name", "VARCHAR"), ("country_code", "VARCHAR"),
+        ("region", "VARCHAR"), ("lead_source", "VARCHAR"), ("company_size", "VARCHAR"),
+        ("industry", "VARCHAR"), ("job_role", "VARCHAR"), ("has_marketing_consent", "BOOLEAN"),
+        ("created_at", "VARCHAR"), ("converted_at", "VARCHAR"), ("updated_at", "VARCHAR"),
+    ],
+    "lead_activities": [
+        ("lead_activity_id", "BIGINT"), ("lead_id", "BIGINT"), ("activity_at", "VARCHAR"),
+        ("activity_type", "VARCHAR"),
+    ],
 }  # fmt: skip
 ID_COLUMNS = {
     "subscriptions": "subscription_id",
@@ -88,13 +100,18 @@ ID_COLUMNS = {
     "consents": "consent_event_id",
     "contract_exceptions": "exception_id",
     "products": "product_id",
+    "lead_activities": "lead_activity_id",
 }
 # timestamp columns whose instants may precede the window (the initial base's sign-up history)
 PRE_WINDOW_OK = {
     ("customers", "signed_up_at"),
     ("subscriptions", "started_at"),
     ("consents", "recorded_at"),
+    ("leads", "created_at"),  # the backlog of leads open at the window start
 }
+LEAD_CHUNK_SIZES = [3_000, 3_000, 1_500]  # 1.5 leads per customer of each chunk
+FREE_MAIL = "('gmail.com', 'outlook.com', 'yahoo.com', 'proton.me', 'icloud.com', 'gmx.de')"
+VALID_EMAIL = "(e like '_%@_%._%' and e not like '%@%@%' and e not like '% %')"
 PLAN_RANK = "case {c} when 'basic' then 0 when 'plus' then 1 when 'pro' then 2 end"
 
 
@@ -118,6 +135,8 @@ def _connect(out_dir: Path, truth_path: Path) -> duckdb.DuckDBPyConnection:
     for table in EXPECTED_COLUMNS:
         con.execute(f"create view {table} as select * from read_parquet('{out_dir}/{table}/*')")
     con.execute(f"create view truth as select * from read_parquet('{truth_path}')")
+    acquisition = truth_path.with_name("acquisition_truth.parquet")
+    con.execute(f"create view acquisition_truth as select * from read_parquet('{acquisition}')")
     return con
 
 
@@ -146,7 +165,7 @@ def test_same_seed_is_byte_identical_and_other_seed_differs(gen: Generated, tmp_
     # same seed, run in two worker processes instead of one: identical bytes in every file
     again = generate(tmp_path / "a" / "raw", CUSTOMERS, SEED, chunk_size=CHUNK, workers=2)
     first = _digest(gen.summary.out_dir.parent)
-    assert len(first) == 11 * 3 + 1 + 1  # 11 chunked tables x 3 parts, products, truth
+    assert len(first) == 13 * 3 + 1 + 2  # 13 chunked tables x 3 parts, products, 2 truths
     assert _digest(again.out_dir.parent) == first
     assert again.row_counts == gen.summary.row_counts
     assert again.observed_upsell_rate == gen.summary.observed_upsell_rate
@@ -183,6 +202,14 @@ def test_every_table_has_parts_with_exact_columns_and_types(gen: Generated) -> N
         ("true_upsell_probability", "DOUBLE"),
         ("has_upgraded_in_window", "BOOLEAN"),
     ]
+    acquisition = gen.con.execute("describe acquisition_truth").fetchall()
+    assert [(r[0], r[1]) for r in acquisition] == [
+        ("lead_id", "BIGINT"),
+        ("snapshot_date", "DATE"),
+        ("is_eligible", "BOOLEAN"),
+        ("true_acquisition_probability", "DOUBLE"),
+        ("has_converted_in_window", "BOOLEAN"),
+    ]
 
 
 def test_empty_tables_still_get_a_part_file_with_full_schema(tmp_path: Path) -> None:
@@ -208,6 +235,22 @@ def test_summary_counts_match_files(gen: Generated) -> None:
     )
     assert s.eligible_customer_snapshots == n
     assert s.observed_upsell_rate == pytest.approx(rate, rel=1e-12)
+    assert s.acquisition_truth_path == s.truth_path.with_name("acquisition_truth.parquet")
+    assert (
+        s.leads == sum(LEAD_CHUNK_SIZES) == gen.scalar("select count(distinct lead_id) from leads")
+    )
+    rate, n, probability = gen.one(
+        "select avg(has_converted_in_window::int), count(*), avg(true_acquisition_probability)"
+        " from acquisition_truth where is_eligible and has_converted_in_window is not null"
+    )
+    assert s.eligible_lead_snapshots == n
+    assert s.observed_conversion_rate == pytest.approx(rate, rel=1e-12)
+    assert s.mean_true_acquisition_probability == pytest.approx(probability, rel=1e-9)
+    converted = gen.scalar(
+        "select count(distinct lead_id) from leads"
+        " where converted_at::timestamptz >= created_at::timestamptz"
+    )
+    assert s.converted_leads == converted
 
 
 def test_ids_unique_across_chunks(gen: Generated) -> None:
@@ -220,6 +263,12 @@ def test_ids_unique_across_chunks(gen: Generated) -> None:
         "select count(distinct customer_id), min(customer_id), max(customer_id) from customers"
     )
     assert ids == (CUSTOMERS, 1, CUSTOMERS)
+    # lead ids follow the id stride: chunk c's leads are c * ID_STRIDE + 1, 2, ...
+    per_chunk = gen.con.execute(
+        f"select lead_id // {ID_STRIDE}, count(distinct lead_id), min(lead_id % {ID_STRIDE}),"
+        f" max(lead_id % {ID_STRIDE}) from leads where lead_id is not null group by 1 order by 1"
+    ).fetchall()
+    assert per_chunk == [(c, k, 1, k) for c, k in enumerate(LEAD_CHUNK_SIZES)]
 
 
 # ---------------------------------------------------------------------------------------------
@@ -625,6 +674,269 @@ def test_behaviour_volumes(gen: Generated) -> None:
     assert 0.03 <= share <= 0.07
     categories = gen.scalar("select count(distinct category) from products")
     assert 6 <= categories <= 8
+
+
+# ---------------------------------------------------------------------------------------------
+# Leads: a separate random stream, planted mess, conversions and their truth
+# ---------------------------------------------------------------------------------------------
+# Row-level content of every table the generator wrote before leads existed (customers=300,
+# seed=3, chunk_size=150), recorded from that generator. The leads come from their own random
+# stream, so none of these may change.
+CONTENT_BEFORE_LEADS = {
+    "customers": "b4855502478d4570568f85778aa8dcaab833fa433e010a139056b53394c5dbdc",
+    "products": "05de84fdbae20ae7bfdfaa7f15f0057d109025507b0703c4c7162ac66b1a471a",
+    "subscriptions": "bc35ece4221134af1466be69f8cd4865b7505bbc6ebb51ed82f0499d4ebe198a",
+    "plan_changes": "60c1ba24fdb724f7133d58a68dbcce1c5ba25121e9d0d12be1a561c50dbcf988",
+    "orders": "e28cf15552ddd359fd8cc2b62d9bc285aefb67c4550eb70ef3449d3abfe0a7e6",
+    "order_lines": "23c34556d40cdd43d54bd6eb38fd767adbb8f564c37f4672c7d15c1e2ba1cd7e",
+    "sessions": "868c55f85b86fc3bdef9baae6703222caca26dcf41bb0faabc73145ab83fc493",
+    "email_events": "b0c27c184825865b4b992fcd04f522ccc7aa82367201a843d91ddb1fed37ecb1",
+    "support_tickets": "4df110e7a18b3394e233795090aeb74c46f055f5bb9927dd774b6480adee513e",
+    "offers": "fec1eaa63dc69a915ae95024c56f4e4e8be146652df6a53b429152722712ea14",
+    "consents": "66cfa423d76bc8198191deeaf6b8f2a1c77d32083472f968b83f7bb4faa2f270",
+    "contract_exceptions": "9ac7c8ef80a4e5c4d354fb41c4d1992e0603c438d7676f3ce5ff899b063db57e",
+    "upsell_truth": "a7194a924525a2d50e638c86b943cc165f03c3b5dd31232cdb20d1892472a0d3",
+}
+
+
+def _content_sha256(path: Path) -> str:
+    """sha256 of a table's schema and rows, part by part in order (independent of Parquet
+    encoding details such as the writer version)."""
+    digest = hashlib.sha256()
+    for part in sorted(path.glob("*.parquet")) if path.is_dir() else [path]:
+        table = pq.read_table(part)
+        digest.update(str(table.schema).encode())
+        for row in table.to_pylist():
+            digest.update(json.dumps(row, default=str).encode() + b"\n")
+    return digest.hexdigest()
+
+
+def test_leads_leave_every_other_table_and_the_upsell_truth_unchanged(tmp_path: Path) -> None:
+    s = generate(tmp_path / "raw", 300, 3, chunk_size=150, workers=1)
+    assert s.leads == 450 and s.row_counts["lead_activities"] > 0
+    content = {
+        name: _content_sha256(s.out_dir / name)
+        for name in CONTENT_BEFORE_LEADS
+        if name != "upsell_truth"
+    }
+    content["upsell_truth"] = _content_sha256(s.truth_path)
+    assert content == CONTENT_BEFORE_LEADS
+
+
+def _newest_leads_sql() -> str:
+    """The newest record of every lead (what staging keeps), with UTC instants."""
+    return """
+        select * exclude (rn) from (
+            select *, created_at::timestamptz created, converted_at::timestamptz converted,
+                row_number() over (
+                    partition by lead_id order by updated_at::timestamptz desc) rn
+            from leads where lead_id is not null
+        ) where rn = 1
+    """
+
+
+def test_lead_mess_rates(gen: Generated) -> None:
+    leads = sum(LEAD_CHUNK_SIZES)
+    rows, null_ids, messy, invalid, messy_phone, null_phone = gen.one(
+        f"""
+        select count(*), count(*) - count(lead_id),
+          avg((email <> lower(trim(email)))::int),
+          count(distinct lead_id) filter (where not (
+              select {VALID_EMAIL} from (select lower(trim(email)) e))),
+          avg((phone not similar to '\\+[0-9]+ [0-9]+')::int), avg((phone is null)::int)
+        from leads
+        """
+    )
+    dups = rows - null_ids - leads
+    assert 0.01 * leads <= dups <= 0.03 * leads
+    assert 1 <= null_ids <= 10
+    assert 0.15 <= messy <= 0.25
+    assert 1 <= invalid <= 0.012 * leads
+    assert 0.18 <= messy_phone <= 0.30 and 0.03 <= null_phone <= 0.07
+    # every messy phone still holds a calling code and digits
+    bad_phone = gen.scalar(
+        "select count(*) from leads where regexp_replace(phone, '[ ()-]', '', 'g')"
+        " not similar to '\\+[0-9]{8,12}'"
+    )
+    assert bad_phone == 0
+    backwards = gen.scalar(
+        "select count(distinct lead_id) from leads"
+        " where converted_at::timestamptz < created_at::timestamptz"
+    )
+    assert 1 <= backwards <= 0.006 * leads
+    newest = _newest_leads_sql()
+    size, industry, role, consent, business, backlog = gen.one(
+        f"""
+        select avg((company_size is null)::int), avg((industry is null)::int),
+          avg((job_role is null)::int), avg(has_marketing_consent::int),
+          avg((split_part(lower(trim(email)), '@', 2) not in {FREE_MAIL})::int),
+          avg((created < '{WINDOW_START}')::int)
+        from ({newest})
+        """
+    )
+    assert 0.07 <= size <= 0.13 and 0.09 <= industry <= 0.15 and 0.12 <= role <= 0.18
+    assert 0.70 <= consent <= 0.80
+    assert 0.4 <= business <= 0.7
+    assert 0.16 <= backlog <= 0.24
+    distinct = {
+        column: {r[0] for r in gen.con.execute(f"select distinct {column} from leads").fetchall()}
+        for column in ("lead_source", "company_size")
+    }
+    assert distinct["lead_source"] == {
+        "organic", "paid_search", "webinar", "referral", "partner", "social"
+    }  # fmt: skip
+    assert distinct["company_size"] == {"1-10", "11-50", "51-200", "201-1000", "1000+", None}
+
+
+def test_duplicate_leads_are_older_and_differ(gen: Generated) -> None:
+    older, differ, n = gen.one(
+        """
+        with l as (
+            select *, row_number() over (
+                partition by lead_id order by updated_at::timestamptz desc) rn
+            from leads where lead_id is not null
+        ), pairs as (
+            select old.updated_at::timestamptz < new.updated_at::timestamptz older,
+                old.email is distinct from new.email
+                or old.company_size is distinct from new.company_size
+                or old.job_role is distinct from new.job_role d
+            from l old join l new on old.lead_id = new.lead_id and old.rn > 1 and new.rn = 1
+        )
+        select count(*) filter (where older), count(*) filter (where d), count(*) from pairs
+        """
+    )
+    assert n > 0 and older == n and differ == n
+
+
+def test_lead_activities_mess_and_lifetime(gen: Generated) -> None:
+    n, null_lead, orphan = gen.one(
+        """
+        select count(*), count(*) - count(lead_id),
+          count(*) filter (where lead_id not in (select lead_id from leads
+                                                 where lead_id is not null))
+        from lead_activities
+        """
+    )
+    assert 1 <= null_lead <= 0.003 * n and 1 <= orphan <= 0.005 * n
+    sql = "select distinct activity_type from lead_activities"
+    types = {r[0] for r in gen.con.execute(sql).fetchall()}
+    assert types == {
+        "web_visit", "pricing_page_view", "content_download", "webinar_attended", "email_click",
+        "demo_request",
+    }  # fmt: skip
+    # a lead is active from its creation until it converts (converted leads are customers)
+    outside, clicks_without_consent = gen.one(
+        f"""
+        with l as ({_newest_leads_sql()})
+        select
+          count(*) filter (where a.activity_at::timestamptz < greatest(l.created,
+                                                                       '{WINDOW_START}')
+                           or (l.converted >= l.created
+                               and a.activity_at::timestamptz >= l.converted)),
+          count(*) filter (where a.activity_type = 'email_click' and not l.has_marketing_consent)
+        from lead_activities a join l using (lead_id)
+        """
+    )
+    assert (outside, clicks_without_consent) == (0, 0)
+
+
+def test_acquisition_truth_agrees_with_raw_leads(gen: Generated) -> None:
+    """Population (open leads), eligibility and labels rebuilt from the raw leads equal the
+    truth file; a planted converted-before-created lead is an open lead in truth."""
+    missing, extra, elig_mismatch, label_mismatch, n = gen.one(
+        f"""
+        with l as (
+            select lead_id, created,
+                case when converted >= created then converted end converted
+            from ({_newest_leads_sql()})
+        ), snaps as (
+            select distinct snapshot_date, snapshot_date::timestamptz s from acquisition_truth
+        ), expected as (
+            select l.lead_id, sn.snapshot_date,
+                l.converted is null or l.converted >= sn.s open,
+                coalesce(l.converted >= sn.s and l.converted < sn.s + interval 30 day, false) y
+            from l join snaps sn on l.created < sn.s
+        )
+        select
+            count(*) filter (where t.lead_id is null),
+            count(*) filter (where e.lead_id is null),
+            count(*) filter (where e.open <> t.is_eligible),
+            count(*) filter (where t.has_converted_in_window <> e.y),
+            count(*)
+        from expected e full join acquisition_truth t using (lead_id, snapshot_date)
+        """
+    )
+    assert n == gen.scalar("select count(*) from acquisition_truth")
+    assert (missing, extra, elig_mismatch, label_mismatch) == (0, 0, 0, 0)
+    bad_prob, null_prob_eligible, prob_ineligible = gen.one(
+        """
+        select count(*) filter (where true_acquisition_probability <= 0
+                                   or true_acquisition_probability >= 1),
+          count(*) filter (where is_eligible and true_acquisition_probability is null),
+          count(*) filter (where not is_eligible and true_acquisition_probability is not null)
+        from acquisition_truth
+        """
+    )
+    assert (bad_prob, null_prob_eligible, prob_ineligible) == (0, 0, 0)
+    null_label = gen.con.execute(
+        "select snapshot_date from acquisition_truth where has_converted_in_window is null"
+        " group by 1"
+    ).fetchall()
+    assert null_label == [(date(2026, 11, 1),)]
+
+
+def test_realised_conversion_rate_and_signal(gen: Generated) -> None:
+    rates = gen.con.execute(
+        """
+        select snapshot_date, avg(has_converted_in_window::int) from acquisition_truth
+        where is_eligible and has_converted_in_window is not null group by 1
+        """
+    ).fetchall()
+    assert len(rates) == 23
+    assert all(0.01 <= r <= 0.08 for _, r in rates)
+    overall = gen.summary.observed_conversion_rate
+    assert 0.02 <= overall <= 0.06
+    # the truth is calibrated: its mean probability is the realised rate
+    assert gen.summary.mean_true_acquisition_probability == pytest.approx(overall, abs=0.004)
+    top, bottom_half = gen.one(
+        """
+        with e as (
+            select has_converted_in_window::int y,
+                ntile(10) over (order by true_acquisition_probability) dec
+            from acquisition_truth where is_eligible and has_converted_in_window is not null
+        )
+        select avg(y) filter (where dec = 10), avg(y) filter (where dec <= 5) from e
+        """
+    )
+    assert top > 4 * bottom_half
+    assert top > 0.08
+
+
+def test_observable_lead_behaviour_predicts_conversion(gen: Generated) -> None:
+    none, demo, no_pricing, pricing, free, business = gen.one(
+        f"""
+        with t as (
+            select lead_id, snapshot_date::timestamptz s, has_converted_in_window::int y
+            from acquisition_truth where is_eligible and has_converted_in_window is not null
+        ), a as (
+            select t.lead_id, t.s, any_value(t.y) y,
+                count(*) filter (where x.activity_type = 'demo_request') demos,
+                count(*) filter (where x.activity_type = 'pricing_page_view') pricing
+            from t left join lead_activities x on x.lead_id = t.lead_id
+                and x.activity_at::timestamptz >= t.s - interval 30 day
+                and x.activity_at::timestamptz < t.s
+            group by 1, 2
+        ), l as ({_newest_leads_sql()})
+        select avg(y) filter (where demos = 0), avg(y) filter (where demos > 0),
+            avg(y) filter (where pricing = 0), avg(y) filter (where pricing > 0),
+            avg(y) filter (where split_part(lower(trim(l.email)), '@', 2) in {FREE_MAIL}),
+            avg(y) filter (where split_part(lower(trim(l.email)), '@', 2) not in {FREE_MAIL})
+        from a join l using (lead_id)
+        """
+    )
+    assert demo > 3 * none
+    assert pricing > 2 * no_pricing
+    assert business > 1.3 * free
 
 
 def test_custom_window_and_bad_end_date(tmp_path: Path) -> None:

@@ -11,6 +11,7 @@ OPTIONAL_OFF = {
     "offers": False,
     "consents": False,
     "contract_exceptions": False,
+    "leads": False,
 }
 
 
@@ -66,6 +67,30 @@ def test_build_without_the_optional_event_sources(built, dbt, tmp_path):
     # The switched-off sources are empty, yet the same eligible customers are all scored.
     for table in ("sessions", "email_events", "support_tickets", "offers", "consents"):
         assert dbt.scalar(warehouse, f"select count(*) from marts.{table}") == 0, table
+    # Leads off: no prospects, no acquisition features; the tables still exist, empty.
+    for table in (
+        "marts.leads",
+        "marts.lead_activities",
+        "marts.prospect_feature_snapshots",
+        "intermediate.int_acquisition_labels",
+    ):
+        assert dbt.scalar(warehouse, f"select count(*) from {table}") == 0, table
+        assert dbt.scalar(built.warehouse, f"select count(*) from {table}") > 0, table
+    assert dbt.rows(
+        warehouse,
+        "select source_table, raw_rows, quarantined_rows from quarantine.data_quality_summary "
+        "where source_table like 'lead%' order by 1",
+    ) == [("lead_activities", 0, 0), ("leads", 0, 0)]
+    assert (
+        dbt.scalar(warehouse, "select count(*) from ml.ml_task_features where task = 'acquisition'")
+        == 0
+    )
+    assert (
+        dbt.scalar(
+            built.warehouse, "select count(*) from ml.ml_task_features where task = 'acquisition'"
+        )
+        > 20
+    )
     scored = dbt.query(warehouse, "select customer_id, score from ml.upsell_scores")
     full_scored = dbt.query(built.warehouse, "select customer_id from ml.upsell_scores")
     assert sorted(scored["customer_id"]) == sorted(full_scored["customer_id"])

@@ -252,6 +252,7 @@ def assert_same_values(expected: pd.DataFrame, actual: pd.DataFrame, what: str) 
     """Same rows and columns; floats equal up to summation-order noise, the rest exactly."""
     assert list(expected.columns) == list(actual.columns), what
     assert len(expected) == len(actual), what
+    keys = [expected.columns[0], "snapshot_date"]  # customer_id or lead_id, and the snapshot
     for column in expected.columns:
         left, right = expected[column], actual[column]
         if pd.api.types.is_float_dtype(left) or pd.api.types.is_float_dtype(right):
@@ -264,7 +265,7 @@ def assert_same_values(expected: pd.DataFrame, actual: pd.DataFrame, what: str) 
             )
         assert same.all(), (
             f"{what}: {column} differs in {(~same).sum()} rows, e.g. "
-            f"{expected.loc[~same, ['customer_id', 'snapshot_date', column]].head(3).to_dict()} "
+            f"{expected.loc[~same, [*keys, column]].head(3).to_dict()} "
             f"vs {actual.loc[~same, column].head(3).tolist()}"
         )
 

@@ -1,0 +1,1 @@
+{{ validated_rows(ref('stg_raw__leads')) }}

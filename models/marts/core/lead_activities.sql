@@ -1,0 +1,1 @@
+{{ clean_rows(ref('int_lead_activities_validated')) }}

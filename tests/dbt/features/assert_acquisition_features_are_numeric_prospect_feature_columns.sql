@@ -1,0 +1,23 @@
+{#- Every acquisition feature of the task_features seed is a numeric or boolean column of
+    prospect_feature_snapshots (the table the acquisition model reads). Returns the ones that
+    are not. -#}
+{%- set usable = [] -%}
+{%- set columns = adapter.get_columns_in_relation(ref('prospect_feature_snapshots')) if execute else [] -%}
+{%- for column in columns if not column.is_string() -%}
+{%- do usable.append(column.name | lower) -%}
+{%- endfor %}
+-- depends_on: {{ ref('prospect_feature_snapshots') }}
+
+with
+
+task_features as (
+    select * from {{ ref('task_features') }}
+)
+
+select
+    task,
+    feature_name
+from task_features
+where
+    task = 'acquisition'
+    and feature_name not in ('{{ usable | join("', '") }}')
