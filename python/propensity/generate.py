@@ -161,14 +161,14 @@ LEAD_ACTIVITY_LOADINGS = (
 # probability sigmoid(logit). Activity features count what happened in [s - 30 days, s).
 ACQUISITION_INTERCEPT = -3.7
 ACQUISITION_COEFFICIENTS: dict[str, float] = {
-    "log1p_web_visits_30d": 0.30,
-    "log1p_pricing_page_views_30d": 0.55,
+    "log1p_web_visits_30d": 0.35,
+    "log1p_pricing_page_views_30d": 0.70,
     "log1p_content_downloads_30d": 0.25,
     "webinars_attended_30d_capped2": 0.35,
     "log1p_email_clicks_30d": 0.30,
-    "demo_request_30d": 1.10,
-    "log1p_age_months": -0.35,
-    "has_business_email": 0.45,
+    "demo_request_30d": 1.30,
+    "log1p_age_months": -0.45,
+    "has_business_email": 0.55,
     "has_marketing_consent": 0.15,
     "hidden_fit": 0.45,
     "hidden_interest": 0.35,
@@ -1560,7 +1560,9 @@ class _LeadSimulator:
         # duplicates: an older version of a lead; null ids: copies without a lead_id
         gap_ok = updated - first_seen > 3600
         dup = np.flatnonzero(gap_ok & (rng.random(n) < DUPLICATE_LEAD_RATE))
-        dup_kind_email = rng.random(dup.shape[0]) < 0.5
+        # an older email style, or an older profile (when the lead has a profile to change)
+        no_profile = ~self.size_known[dup] & ~self.role_known[dup]
+        dup_kind_email = (rng.random(dup.shape[0]) < 0.5) | no_profile
         dup_updated = _times(rng, first_seen[dup], updated[dup])
         nul = rng.integers(0, n, _planted_count(rng, n, NULL_LEAD_ID_RATE))
         rows = np.concatenate([np.arange(n), dup, nul])
