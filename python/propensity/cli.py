@@ -130,7 +130,10 @@ def build_parser() -> argparse.ArgumentParser:
     chosen.add_argument("--task", default=None, help="the task's version in use")
     report.add_argument("--out", type=Path, default=Path("reports"), help="default reports/")
     report.add_argument(
-        "--truth", type=Path, default=None, help="demo truth file: gap to the true probabilities"
+        "--truth",
+        type=Path,
+        default=None,
+        help="demo truth file, or directory of <task>_truth.parquet: gap to the true probabilities",
     )
 
     add_train_table(commands)

@@ -53,7 +53,7 @@ def run_demo(customers: int, seed: int, paths: DemoPaths | None = None) -> Expor
     )
     print("\nmodel report (propensity report):")
     for report in write_reports(
-        paths.warehouse, paths.reports_dir, truth_file=summary.truth_path, progress=print
+        paths.warehouse, paths.reports_dir, truth_file=summary.truth_path.parent, progress=print
     ):
         print(describe_report(report))
     return exported

@@ -33,6 +33,7 @@ from propensity.truth import (
     TruthComparison,
     TruthError,
     read_truth,
+    truth_file_for,
     truth_gap,
 )
 
@@ -211,13 +212,16 @@ def load_card(
             for campaign in campaigns
         ]
 
-    if truth_file is not None:
+    task_truth = truth_file_for(truth_file, task) if truth_file is not None else None
+    if task_truth is not None and truth_file.is_dir() and not task_truth.exists():
+        card.notes["truth"] = f"no truth file for {task} in {truth_file}"
+    elif task_truth is not None:
         if card.predictions is None:
             card.notes["truth"] = "no out-of-time predictions to compare with the truth"
         else:
-            progress(f"{version}: comparing with the true probabilities in {truth_file}")
+            progress(f"{version}: comparing with the true probabilities in {task_truth}")
             try:
-                truth, column = read_truth(truth_file, task)
+                truth, column = read_truth(task_truth, task)
                 card.truth = truth_gap(card.predictions, truth, column)
             except TruthError as error:
                 raise ReportError(str(error)) from error

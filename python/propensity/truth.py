@@ -13,6 +13,10 @@ from sklearn.metrics import average_precision_score, roc_auc_score
 TRUTH_GOAL_ROC_AUC = 0.02  # the model should be within this ROC-AUC of the true probabilities
 
 
+# The columns that can identify a truth row besides snapshot_date.
+ENTITY_KEYS = ("customer_id", "lead_id", "product_category")
+
+
 class TruthError(ValueError):
     """The truth file cannot be compared with the predictions."""
 
@@ -87,17 +91,20 @@ def _compare(label: str, snapshot: str, rows: pd.DataFrame, column: str) -> Trut
 
 def truth_gap(predictions: pd.DataFrame, truth: pd.DataFrame, column: str) -> TruthGap:
     """The model's out-of-time score (the chosen family, raw) against the true probability
-    on the prediction rows the truth covers, joined on (customer_id, snapshot_date)."""
-    keys = ["customer_id", "snapshot_date"]
+    on the prediction rows the truth covers, joined on the entity keys both carry
+    (customer_id or lead_id, and product_category for cross-sell) and snapshot_date."""
+    keys = [key for key in ENTITY_KEYS if key in predictions and key in truth]
+    if not keys:
+        raise TruthError(f"the truth file and the predictions share no key of {ENTITY_KEYS}")
+    keys.append("snapshot_date")
     left = predictions[["fold", *keys, "label", "score"]].copy()
     right = truth[[*keys, column]].copy()
     for frame in (left, right):
         frame["snapshot_date"] = pd.to_datetime(frame["snapshot_date"]).dt.normalize()
-        frame["customer_id"] = frame["customer_id"].astype("int64")
     right = right.drop_duplicates(keys)
     matched = left.merge(right, on=keys, how="inner").dropna(subset=[column, "score"])
     if matched.empty:
-        raise TruthError("no prediction row matches the truth file on customer_id, snapshot_date")
+        raise TruthError(f"no prediction row matches the truth file on {', '.join(keys)}")
     folds = [
         _compare(
             f"fold {fold}",
@@ -117,6 +124,11 @@ def truth_gap(predictions: pd.DataFrame, truth: pd.DataFrame, column: str) -> Tr
     )
 
 
+def truth_file_for(path: Path, task: str) -> Path:
+    """A task's truth file: the path itself, or <task>_truth.parquet in a truth directory."""
+    return path / f"{task}_truth.parquet" if path.is_dir() else path
+
+
 def read_truth(path: Path, task: str) -> tuple[pd.DataFrame, str]:
     """The truth file's keys and probability column for `task`."""
     if not path.exists():
@@ -129,7 +141,9 @@ def read_truth(path: Path, task: str) -> tuple[pd.DataFrame, str]:
             ).fetchall()
         ]
         column = truth_column(columns, task)
+        keys = [key for key in ENTITY_KEYS if key in columns]
         frame = connection.execute(
-            f'select customer_id, snapshot_date, "{column}" from read_parquet(?)', [str(path)]
+            f'select {", ".join(keys)}, snapshot_date, "{column}" from read_parquet(?)',
+            [str(path)],
         ).df()
     return frame, column

@@ -10,6 +10,8 @@ import pandas as pd
 import pytest
 import yaml
 
+from propensity.truth import read_truth, truth_file_for, truth_gap
+
 PROJECT = Path(__file__).resolve().parents[2]
 
 
@@ -288,3 +290,23 @@ def test_cross_sell_campaign_values_each_contact_at_the_recommended_price(built,
     assert len(audience) > 50
     np.testing.assert_array_equal(audience["conversion_value"], audience["item_value"])
     assert (audience["recommended_addon_category"] == audience["recommended_category"]).all()
+
+
+def test_acquisition_model_is_measured_against_the_true_conversion_probabilities(built, dbt):
+    """The prospect task's out-of-time predictions meet the generator's truth on lead_id."""
+    predictions_path = dbt.scalar(
+        built.warehouse,
+        "select predictions_path from ml.model_registry where model_version = 'acquisition-v1'",
+    )
+    predictions = pd.read_parquet(predictions_path)
+    assert "lead_id" in predictions and "customer_id" not in predictions
+    truth, column = read_truth(truth_file_for(built.truth_dir, "acquisition"), "acquisition")
+    assert column == "true_acquisition_probability"
+    gap = truth_gap(predictions, truth, column)
+    assert gap.matched_rows == len(predictions), "every out-of-time lead row has a truth"
+    print(
+        f"\nacquisition pooled ROC-AUC: model {gap.pooled.model_roc_auc:.3f}, "
+        f"truth {gap.pooled.truth_roc_auc:.3f} over {gap.matched_rows} rows"
+    )
+    assert gap.pooled.model_roc_auc > 0.65
+    assert gap.pooled.truth_roc_auc > gap.pooled.model_roc_auc - 0.02
