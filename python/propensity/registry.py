@@ -64,6 +64,16 @@ def empty_registry_frame() -> pd.DataFrame:
     return pd.DataFrame({name: pd.Series(dtype=dtype) for name, dtype in REGISTRY_COLUMNS.items()})
 
 
+def task_selection(setting: object) -> frozenset[str] | None:
+    """The var train_tasks as dbt passes it (JSON text): null (every task) or a list."""
+    value = json.loads(setting) if isinstance(setting, str) else setting
+    if value is None:
+        return None
+    if isinstance(value, list) and all(isinstance(task, str) for task in value):
+        return frozenset(value)
+    raise ValueError(f"var train_tasks must be null or a list of task names, not {setting!r}")
+
+
 def retrain_selection(setting: object) -> bool | frozenset[str]:
     """The var retrain as dbt passes it (JSON text): true or false, or a list of tasks."""
     value = json.loads(setting) if isinstance(setting, str) else setting
@@ -103,11 +113,15 @@ def new_registry_rows(
     seed: int,
     backtest_folds: int = 4,
     calibration: str = "auto",
+    train_tasks: Collection[str] | None = None,
 ) -> pd.DataFrame:
     """Train every task that has no registered model, and the tasks retrain names (all of
-    them when it is True)."""
+    them when it is True); when train_tasks is given, only the tasks it names."""
     rows = []
     for task_input in inputs:
+        if train_tasks is not None and task_input.task not in train_tasks:
+            LOGGER.info("%s: not in the var train_tasks, no training", task_input.task)
+            continue
         task_versions = existing_versions[existing_versions["task"] == task_input.task]
         wanted = retrain if isinstance(retrain, bool) else task_input.task in retrain
         if len(task_versions) and not wanted:

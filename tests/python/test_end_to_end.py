@@ -665,7 +665,7 @@ def test_retrain_registers_upsell_v2_and_pinning_brings_back_v1(built, dbt, tmp_
         ["build", "--select", "model_registry+"],
         warehouse=warehouse,
         raw_dir=built.raw_dir,
-        variables={"model_dir": str(model_dir), "retrain": True},
+        variables={"model_dir": str(model_dir), "retrain": ["upsell"]},
     )
     registry = dbt.query(
         warehouse, "select model_version, onnx_path from ml.model_registry order by trained_at"

@@ -100,7 +100,7 @@ def test_a_calibrated_model_scores_in_sql_as_onnxruntime_does(built, dbt, tmp_pa
         raw_dir=built.raw_dir,
         variables={
             "model_dir": str(tmp_path / "models"),
-            "retrain": True,
+            "retrain": ["upsell"],
             "calibration": "sigmoid",
         },
     )

@@ -21,7 +21,7 @@ def two_versions(built, dbt, tmp_path):
         ["build", "--select", "model_registry+"],
         warehouse=warehouse,
         raw_dir=built.raw_dir,
-        variables={"model_dir": str(tmp_path / "models"), "retrain": True},
+        variables={"model_dir": str(tmp_path / "models"), "retrain": ["upsell"]},
     )
     return warehouse
 

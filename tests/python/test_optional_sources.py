@@ -32,6 +32,7 @@ def test_build_without_the_optional_event_sources(built, dbt, tmp_path):
         raw_dir=built.raw_dir,
         variables={
             "model_dir": str(tmp_path / "models"),
+            "train_tasks": ["upsell"],
             "enabled_sources": {"subscriptions": True, **OPTIONAL_OFF},
         },
     )
@@ -130,6 +131,7 @@ def test_build_without_subscriptions_has_no_upsell_population(built, dbt, tmp_pa
         raw_dir=built.raw_dir,
         variables={
             "model_dir": str(tmp_path / "models"),
+            "train_tasks": ["upsell"],
             "enabled_sources": {"subscriptions": False, **OPTIONAL_OFF},
         },
     )

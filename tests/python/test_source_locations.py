@@ -11,7 +11,7 @@ COMPARED = (
     "select * from quarantine.data_quality_summary order by all",
     "select * from marts.customer_feature_snapshots order by all",
     "select customer_id, campaign_id, decile, band, segment, next_best_action, experiment_group "
-    "from audiences.campaign_audiences order by all",
+    "from audiences.campaign_audiences where campaign_id like 'upsell%' order by all",
 )
 
 
@@ -34,7 +34,12 @@ def test_csv_files_and_warehouse_tables_build_the_same_audiences(built, dbt, tmp
         ["build"],
         warehouse=warehouse,
         raw_dir=None,
-        variables={"model_dir": str(tmp_path / "models"), "raw_location": raw_location},
+        variables={
+            "model_dir": str(tmp_path / "models"),
+            "raw_location": raw_location,
+            # Only up-sell is trained (and compared): the locations, not the tasks, differ.
+            "train_tasks": ["upsell"],
+        },
     )
     for sql in COMPARED:
         expected = dbt.rows(built.warehouse, sql)

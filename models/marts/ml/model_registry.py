@@ -2,7 +2,8 @@
 
 A fresh build trains every task that has no model yet; later builds reuse the registered
 model unless the `retrain` var asks for it (`dbt build --vars '{retrain: true}'` retrains
-every task, `{retrain: [churn]}` only the tasks listed). Which tasks exist, and where their
+every task, `{retrain: [churn]}` only the tasks listed). The var `train_tasks` (a list)
+limits training to the tasks it names; the others keep their models, or stay unscored. Which tasks exist, and where their
 labelled rows are, comes from ml_tasks (the declared var tasks), so a new task needs no
 change here.
 """
@@ -15,6 +16,7 @@ from propensity.registry import (
     empty_registry_frame,
     new_registry_rows,
     retrain_selection,
+    task_selection,
 )
 
 
@@ -32,6 +34,7 @@ def model(dbt, session):
     # dbt finds config keys by reading dbt.config.get calls; one nested in a method chain
     # is missed, so each read stands on its own.
     retrain = dbt.config.get("retrain")
+    train_tasks = dbt.config.get("train_tasks")
     inputs = []
     for declared in tasks.sort_values("task").itertuples():
         features = task_features[task_features["task"] == declared.task].sort_values(
@@ -62,4 +65,5 @@ def model(dbt, session):
         seed=int(dbt.config.get("training_seed")),
         backtest_folds=int(dbt.config.get("backtest_folds")),
         calibration=str(dbt.config.get("calibration")),
+        train_tasks=task_selection(train_tasks),
     )
