@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import itertools
 import json
+import os
 import shutil
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
@@ -133,8 +134,21 @@ def utc() -> Callable[[str | None], datetime | None]:
 
 @pytest.fixture(scope="session")
 def built(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Built]:
-    """The session's generated raw data and its one full `dbt build`. Read it, never change it."""
-    root = tmp_path_factory.mktemp("propensity")
+    """The session's generated raw data and its one full `dbt build`. Read it, never change it.
+
+    For local debugging, PROPENSITY_TEST_BUILD=<dir> keeps the build in <dir> and reuses it
+    when it is already there (delete the directory after changing the project)."""
+    reuse = os.environ.get("PROPENSITY_TEST_BUILD")
+    root = Path(reuse) if reuse else tmp_path_factory.mktemp("propensity")
+    if reuse and (root / "built.ok").exists():
+        yield Built(
+            root=root,
+            raw_dir=root / "data" / "raw",
+            truth_dir=root / "data" / "truth",
+            warehouse=root / "warehouse" / "propensity.duckdb",
+            model_dir=root / "models",
+        )
+        return
     raw_dir = root / "data" / "raw"
     generate(out_dir=raw_dir, customers=CUSTOMERS, seed=SEED)
     result = Built(
@@ -151,4 +165,6 @@ def built(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Built]:
         raw_dir=raw_dir,
         variables={"model_dir": str(result.model_dir)},
     )
+    if reuse:
+        (root / "built.ok").touch()
     yield result

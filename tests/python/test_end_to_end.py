@@ -326,7 +326,9 @@ def audience_inputs(built, dbt):
         "as_of": datetime.combine(as_of, datetime.min.time()),
         "as_of_date": as_of,
         "audiences": dbt.query(warehouse, "select * from audiences.campaign_audiences"),
-        "scores": dbt.query(warehouse, "select * from ml.upsell_scores"),
+        # One score per task and customer (audience_scores), what campaigns select from.
+        "scores": dbt.query(warehouse, "select * from audiences.audience_scores"),
+        "values": dbt.query(warehouse, "select * from ml.customer_predicted_values"),
         "suppressions": dbt.query(warehouse, "select * from audiences.campaign_suppressions"),
         "campaigns": dbt.query(warehouse, "select * from config.campaigns").set_index(
             "campaign_id"
@@ -347,12 +349,34 @@ def audience_inputs(built, dbt):
         "emails": dbt.query(warehouse, "select customer_id, email from marts.customers").set_index(
             "customer_id"
         )["email"],
-        "newest_model": dbt.scalar(
-            warehouse,
-            "select model_version from ml.model_registry "
-            "order by trained_at desc, model_version desc limit 1",
+        "newest_models": dict(
+            dbt.rows(
+                warehouse,
+                "select task, arg_max(model_version, trained_at) from ml.model_registry "
+                "group by task",
+            )
         ),
     }
+
+
+def task_scores(audience_inputs: dict, campaign_id: str) -> pd.DataFrame:
+    """The scores a campaign selects from: its task's rows of audience_scores."""
+    task = audience_inputs["campaigns"].loc[campaign_id, "task"]
+    scores = audience_inputs["scores"]
+    return scores[scores["task"] == task]
+
+
+def conversion_values(audience_inputs: dict, campaign: pd.Series, scores: pd.DataFrame):
+    """Each candidate's value of a conversion, by the campaign's value_source."""
+    fixed = float(campaign["value_per_conversion"])
+    source = campaign["value_source"]
+    if source == "fixed":
+        return pd.Series(fixed, index=scores.index)
+    if source == "product_price":
+        return scores["item_value"].fillna(fixed)
+    values = audience_inputs["values"]
+    predicted = values[values["task"] == source].set_index("customer_id")["predicted_value"]
+    return scores["customer_id"].map(predicted).fillna(fixed)
 
 
 def opted_out_customers(consents: pd.DataFrame, as_of: datetime) -> set[int]:
@@ -374,23 +398,23 @@ def test_audiences_hold_one_row_per_customer_and_campaign(audience_inputs):
     active = set(campaigns.index[campaigns["is_active"]])
     assert set(audiences["campaign_id"]) == active
     assert set(audiences["snapshot_date"].dt.date) == {audience_inputs["as_of_date"]}
-    assert set(audiences["model_version"]) == {audience_inputs["newest_model"]}
-    scores = audience_inputs["scores"].set_index("customer_id")["score"]
-    assert np.array_equal(
-        audiences["score"].to_numpy(), scores.loc[audiences["customer_id"]].to_numpy()
-    )
+    for campaign_id, rows in audiences.groupby("campaign_id"):
+        task = campaigns.loc[campaign_id, "task"]
+        assert set(rows["model_version"]) == {audience_inputs["newest_models"][task]}
+        scores = task_scores(audience_inputs, campaign_id).set_index("customer_id")["score"]
+        assert np.array_equal(rows["score"].to_numpy(), scores.loc[rows["customer_id"]].to_numpy())
 
 
 def test_scores_deciles_and_bands(audience_inputs):
-    scores = audience_inputs["scores"]
-    assert scores["score"].between(0, 1).all()
-    ordered = scores.sort_values(["score", "customer_id"], ascending=[False, True])
-    expected_decile = pd.Series(ntile(len(ordered), 10), index=ordered["customer_id"].to_numpy())
-
     audiences = audience_inputs["audiences"]
     assert audiences["score"].between(0, 1).all()
     assert set(audiences["decile"]) <= set(range(1, 11))
-    assert (audiences["decile"].to_numpy() == expected_decile.loc[audiences["customer_id"]]).all()
+    for campaign_id, rows in audiences.groupby("campaign_id"):
+        scores = task_scores(audience_inputs, campaign_id)
+        assert scores["score"].between(0, 1).all()
+        ordered = scores.sort_values(["score", "customer_id"], ascending=[False, True])
+        expected = pd.Series(ntile(len(ordered), 10), index=ordered["customer_id"].to_numpy())
+        assert (rows["decile"].to_numpy() == expected.loc[rows["customer_id"]]).all()
     expected_band = np.where(
         audiences["decile"] <= 2, "high", np.where(audiences["decile"] <= 5, "medium", "low")
     )
@@ -438,10 +462,10 @@ def test_suppression_log_matches_the_rules_recomputed_in_python(audience_inputs)
         ),
     }
     no_email = set(audience_inputs["emails"].index[audience_inputs["emails"].isna()])
-    scored = set(audience_inputs["scores"]["customer_id"])
     campaigns = audience_inputs["campaigns"]
     expected = set()
     for campaign_id, campaign in campaigns[campaigns["is_active"]].iterrows():
+        scored = set(task_scores(audience_inputs, campaign_id)["customer_id"])
         for reason, customers in reasons.items():
             expected |= {(campaign_id, c, reason) for c in customers & scored}
         if campaign["channel"] == "email":
@@ -461,7 +485,7 @@ def test_suppression_log_matches_the_rules_recomputed_in_python(audience_inputs)
 
 def test_no_customer_with_an_opt_out_in_force_is_in_any_audience(audience_inputs):
     opted_out = opted_out_customers(audience_inputs["consents"], audience_inputs["as_of"])
-    scored = set(audience_inputs["scores"]["customer_id"])
+    scored = set(audience_inputs["scores"]["customer_id"])  # of every campaign task
     assert opted_out & scored, "some scored customers have opted out (else this proves nothing)"
     in_audiences = set(audience_inputs["audiences"]["customer_id"])
     assert not opted_out & in_audiences
@@ -482,8 +506,8 @@ def test_control_group_is_the_md5_rule_and_close_to_the_holdout_percent(audience
         tolerance = 4 * math.sqrt(size * share * (1 - share)) + 1
         assert abs(controls - size * share) <= tolerance, (campaign_id, controls, size, share)
     # Across every scored customer (not only the selected), the hash rule hits the target share.
-    scored = audience_inputs["scores"]["customer_id"]
     for campaign_id, campaign in campaigns.iterrows():
+        scored = task_scores(audience_inputs, campaign_id)["customer_id"]
         share = float(campaign["holdout_percent"]) / 100
         hits = sum(md5_control(int(c), campaign_id, share * 100) for c in scored)
         tolerance = 4 * math.sqrt(len(scored) * share * (1 - share))
@@ -493,20 +517,24 @@ def test_control_group_is_the_md5_rule_and_close_to_the_holdout_percent(audience
 def test_audience_membership_and_rank_follow_the_audience_rule(audience_inputs):
     audiences = audience_inputs["audiences"]
     suppressions = audience_inputs["suppressions"]
-    scores = audience_inputs["scores"]
     campaigns = audience_inputs["campaigns"]
+    rank_orders = Counter()
     for campaign_id, campaign in campaigns[campaigns["is_active"]].iterrows():
         suppressed = set(
             suppressions.loc[suppressions["campaign_id"] == campaign_id, "customer_id"]
         )
-        candidates = scores[~scores["customer_id"].isin(suppressed)].sort_values(
-            ["score", "customer_id"], ascending=[False, True]
+        scores = task_scores(audience_inputs, campaign_id)
+        candidates = scores[~scores["customer_id"].isin(suppressed)].copy()
+        candidates["expected_value"] = candidates["score"] * conversion_values(
+            audience_inputs, campaign, candidates
         )
+        rank_by = "expected_value" if campaign["rank_by"] == "expected_value" else "score"
+        rank_orders[rank_by] += 1
+        candidates = candidates.sort_values([rank_by, "customer_id"], ascending=[False, True])
         candidates = candidates.assign(rank=np.arange(1, len(candidates) + 1))
         rule, value = campaign["audience_rule"], float(campaign["audience_rule_value"])
         profit = (
-            candidates["score"] * campaign["value_per_conversion"] * campaign["margin_rate"]
-            - campaign["cost_per_contact"]
+            candidates["expected_value"] * campaign["margin_rate"] - campaign["cost_per_contact"]
         )
         if rule == "top_percent":
             selected = candidates[candidates["rank"] <= math.ceil(len(candidates) * value / 100)]
@@ -528,6 +556,7 @@ def test_audience_membership_and_rank_follow_the_audience_rule(audience_inputs):
         np.testing.assert_allclose(
             actual["expected_profit"], profit.loc[selected.index], rtol=1e-12, atol=1e-9
         )
+    assert set(rank_orders) == {"score", "expected_value"}, "both orders are exercised"
 
 
 def test_next_best_action_matches_the_rules_recomputed_in_python(audience_inputs):
@@ -554,7 +583,7 @@ def test_next_best_action_matches_the_rules_recomputed_in_python(audience_inputs
             return rule[name] is not None and not pd.isna(rule[name])
 
         return (
-            rule["task"] == "upsell"
+            rule["task"] == campaigns.loc[row["campaign_id"], "task"]
             and (not given("lifecycle_segment") or rule["lifecycle_segment"] == segment)
             and (not given("is_high_value") or bool(rule["is_high_value"]) == is_high_value)
             and (not given("min_decile") or row["decile"] >= rule["min_decile"])
@@ -583,10 +612,13 @@ def test_next_best_action_matches_the_rules_recomputed_in_python(audience_inputs
         assert row["action_channel"] == winner["action_channel"], customer
         assert int(row["next_best_action_rule"]) == int(winner["rule_priority"]), customer
         category = features.loc[customer, "last_order_category"]
+        scores = task_scores(audience_inputs, row["campaign_id"]).set_index("customer_id")
         if winner["next_best_action"] == "upgrade_with_addon":
             assert row["recommended_addon_category"] == category
-        else:
+        elif pd.isna(scores.loc[customer, "recommended_category"]):
             assert pd.isna(row["recommended_addon_category"])
+        else:
+            assert row["recommended_addon_category"] == scores.loc[customer, "recommended_category"]
     assert len(matched_rules) >= 3, matched_rules
 
 
@@ -621,16 +653,20 @@ def test_rebuild_from_the_same_raw_data_gives_identical_audiences(built, dbt, tm
     assert dbt.rows(built.warehouse, suppressions) == dbt.rows(warehouse, suppressions)
 
 
-REGISTRY_SQL = "select model_version, onnx_sha256 from ml.model_registry order by trained_at"
+REGISTRY_SQL = "select model_version, onnx_sha256 from ml.model_registry order by task, trained_at"
 SCORES_SQL = "select customer_id, score, model_version from ml.upsell_scores order by 1"
-AUDIENCE_VERSIONS_SQL = "select distinct model_version from audiences.campaign_audiences"
+AUDIENCE_VERSIONS_SQL = (
+    "select distinct model_version from audiences.campaign_audiences "
+    "where campaign_id like 'upsell%'"
+)
 
 
 def test_second_build_reuses_the_registered_model(built, dbt, tmp_path):
     warehouse = dbt.copy_warehouse(built.warehouse, tmp_path / "second.duckdb")
     original_registry = dbt.rows(built.warehouse, REGISTRY_SQL)
     original_scores = dbt.query(built.warehouse, SCORES_SQL)
-    assert [row[0] for row in original_registry] == ["upsell-v1"]
+    assert "upsell-v1" in [row[0] for row in original_registry]
+    assert all(row[0].endswith("-v1") for row in original_registry)
 
     dbt.run(
         ["build"],
@@ -668,9 +704,15 @@ def test_retrain_registers_upsell_v2_and_pinning_brings_back_v1(built, dbt, tmp_
         variables={"model_dir": str(model_dir), "retrain": ["upsell"]},
     )
     registry = dbt.query(
-        warehouse, "select model_version, onnx_path from ml.model_registry order by trained_at"
+        warehouse,
+        "select model_version, onnx_path from ml.model_registry where task = 'upsell' "
+        "order by trained_at",
     )
     assert registry["model_version"].tolist() == ["upsell-v1", "upsell-v2"]
+    # Only the task retrain names is retrained: every other task keeps its one version.
+    assert dbt.rows(
+        warehouse, "select count(*) from ml.model_registry where task != 'upsell'"
+    ) == dbt.rows(built.warehouse, "select count(*) from ml.model_registry where task != 'upsell'")
     assert registry["onnx_path"].iloc[1] == str(model_dir / "upsell" / "upsell-v2.onnx")
     assert (model_dir / "upsell" / "upsell-v2.onnx").exists()
     retrained = dbt.query(warehouse, SCORES_SQL)
@@ -686,7 +728,9 @@ def test_retrain_registers_upsell_v2_and_pinning_brings_back_v1(built, dbt, tmp_
     )
     pd.testing.assert_frame_equal(dbt.query(warehouse, SCORES_SQL), original_scores)
     assert dbt.rows(warehouse, AUDIENCE_VERSIONS_SQL) == [("upsell-v1",)]
-    assert len(dbt.rows(warehouse, REGISTRY_SQL)) == 2
+    assert (
+        len(dbt.rows(warehouse, REGISTRY_SQL)) == len(dbt.rows(built.warehouse, REGISTRY_SQL)) + 1
+    )
 
 
 def test_newest_model_scores_unless_a_version_is_pinned(built, dbt, tmp_path):
@@ -734,7 +778,9 @@ def test_newest_model_scores_unless_a_version_is_pinned(built, dbt, tmp_path):
     )
     pd.testing.assert_frame_equal(dbt.query(warehouse, SCORES_SQL), original_scores)
     assert dbt.rows(warehouse, AUDIENCE_VERSIONS_SQL) == [("upsell-v1",)]
-    assert len(dbt.rows(warehouse, REGISTRY_SQL)) == 2
+    assert (
+        len(dbt.rows(warehouse, REGISTRY_SQL)) == len(dbt.rows(built.warehouse, REGISTRY_SQL)) + 1
+    )
 
 
 def test_pinning_an_unknown_model_version_fails_and_names_it(built, dbt, tmp_path):

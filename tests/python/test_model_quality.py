@@ -21,7 +21,10 @@ TOLERANCE = 1e-5
 @pytest.fixture(scope="module")
 def registered(built, dbt) -> pd.Series:
     (row,) = [
-        r for _, r in dbt.query(built.warehouse, "select * from ml.model_registry").iterrows()
+        r
+        for _, r in dbt.query(
+            built.warehouse, "select * from ml.model_registry where task = 'upsell'"
+        ).iterrows()
     ]
     return row
 

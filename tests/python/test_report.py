@@ -325,8 +325,8 @@ def _cells(html: str, section: str) -> list[list[str]]:
 
 @pytest.fixture(scope="module")
 def registry(built, dbt) -> dict:
-    """The built warehouse's one registry row."""
-    frame = dbt.query(built.warehouse, "select * from ml.model_registry")
+    """The built warehouse's up-sell registry row."""
+    frame = dbt.query(built.warehouse, "select * from ml.model_registry where task = 'upsell'")
     assert len(frame) == 1
     return frame.iloc[0].to_dict()
 
