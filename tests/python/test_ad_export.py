@@ -12,6 +12,7 @@ import math
 import re
 from pathlib import Path
 
+import duckdb
 import numpy as np
 import pandas as pd
 import pytest
@@ -531,4 +532,52 @@ def test_unknown_audiences_and_platforms_are_refused_naming_the_valid_ones(
     assert f"unknown {wrong}" in error
     for name in valid:
         assert name in error
+    assert not out.exists()
+
+
+def small_warehouse(path: Path, rows: list[tuple]) -> Path:
+    """A warehouse holding only audiences.ad_audience_members with the given rows."""
+    with duckdb.connect(str(path)) as connection:
+        connection.execute("create schema audiences")
+        connection.execute(
+            "create table audiences.ad_audience_members (audience_name varchar, member_type "
+            "varchar, member_id bigint, snapshot_date date, audience_rank bigint, "
+            "google_email_sha256 varchar, google_phone_sha256 varchar, "
+            "meta_email_sha256 varchar, meta_phone_sha256 varchar)"
+        )
+        connection.executemany(
+            "insert into audiences.ad_audience_members values "
+            "(?, 'prospect', ?, date '2026-11-01', ?, ?, ?, ?, ?)",
+            rows,
+        )
+    return path
+
+
+def test_members_without_identifiers_are_left_out_and_counted_in_rank_order(tmp_path):
+    email, phone = sha256("a@b.io"), sha256("+442079460000")
+    warehouse = small_warehouse(
+        tmp_path / "small.duckdb",
+        [
+            ("lookalike_prospects", 7, 3, None, phone, None, sha256("442079460000")),
+            ("lookalike_prospects", 8, 2, None, None, None, None),
+            ("lookalike_prospects", 9, 1, email, None, email, None),
+            ("best_customers_seed", 1, 1, email, phone, email, phone),
+        ],
+    )
+    summary = export_ad_audience(warehouse, "lookalike_prospects", "google", tmp_path / "g.csv")
+    assert (tmp_path / "g.csv").read_text() == f"Email,Phone\n{email},\n,{phone}\n"
+    assert (summary.members, summary.with_email, summary.with_phone, summary.left_out) == (
+        3, 1, 1, 1,
+    )  # fmt: skip
+    assert summary.rows == 2
+
+
+def test_an_identifier_that_is_not_a_digest_stops_the_export(tmp_path):
+    warehouse = small_warehouse(
+        tmp_path / "leaky.duckdb",
+        [("lookalike_prospects", 1, 1, "anna@example.com", None, None, None)],
+    )
+    out = tmp_path / "leak.csv"
+    with pytest.raises(ExportError, match="not a SHA-256 hex digest"):
+        export_ad_audience(warehouse, "lookalike_prospects", "google", out)
     assert not out.exists()
