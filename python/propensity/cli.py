@@ -109,6 +109,19 @@ def build_parser() -> argparse.ArgumentParser:
         "--include-control", action="store_true", help="also write the control group rows"
     )
 
+    ads = commands.add_parser(
+        "export-ads",
+        help="write an ad-platform audience upload (SHA-256 of emails and phones only)",
+        description="Write one audience of audiences.ad_audience_members in one ad "
+        "platform's CSV columns: google (Email, Phone: SHA-256 of the trimmed, lower-case "
+        "email and of the phone in E.164) or meta (email, phone: the phone digits only). "
+        "No raw email, phone or name is written; members with neither are left out.",
+    )
+    ads.add_argument("--audience", required=True, help="best_customers_seed or lookalike_prospects")
+    ads.add_argument("--platform", required=True, help="google or meta")
+    ads.add_argument("--out", type=Path, required=True, help="the CSV file to write")
+    ads.add_argument("--warehouse", type=Path, default=DEFAULT_WAREHOUSE)
+
     models = commands.add_parser("models", help="list, compare, promote, roll back versions")
     actions = models.add_subparsers(dest="action", required=True)
     listing = actions.add_parser("list", help="every registered version; * marks the one in use")
@@ -275,6 +288,13 @@ def main(argv: Sequence[str] | None = None) -> int:
                 f"wrote {exported.rows:,} rows of {exported.campaign_id} to {exported.path}"
                 f" ({exported.control_rows_left_out:,} control rows left out)"
             )
+        elif arguments.command == "export-ads":
+            from propensity.ad_export import describe_ad_export, export_ad_audience
+
+            summary = export_ad_audience(
+                arguments.warehouse, arguments.audience, arguments.platform, arguments.out
+            )
+            print(describe_ad_export(summary))
         elif arguments.command == "models":
             run_models_command(arguments)
         elif arguments.command == "report":
