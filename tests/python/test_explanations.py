@@ -268,21 +268,26 @@ def test_hand_checked_reason_texts(built, dbt, reasons) -> None:
     assert len(checked) >= 4, checked
 
 
-def test_audience_reason_columns_match_score_reasons(built, dbt, reasons) -> None:
+def test_audience_reason_columns_match_score_reasons(built, dbt) -> None:
+    """Every campaign's reason_1-3 are its task's reasons for the scored row (for cross-sell,
+    the customer and the recommended category)."""
     audience = dbt.query(
         built.warehouse,
         """
-        select audiences.*, campaigns.task
+        select audiences.*, campaigns.task, scores.entity_key
         from audiences.campaign_audiences as audiences
         inner join config.campaigns as campaigns on audiences.campaign_id = campaigns.campaign_id
+        inner join audiences.audience_scores as scores
+            on campaigns.task = scores.task and audiences.customer_id = scores.customer_id
         """,
     )
-    assert len(audience) > 0
-    wide = reasons.pivot(
-        index=["task", "customer_id", "snapshot_date"], columns="reason_rank", values="reason"
+    assert len(audience) > 0 and audience["task"].nunique() >= 3
+    every_reason = dbt.query(built.warehouse, "select * from ml.score_reasons")
+    wide = every_reason.pivot(
+        index=["task", "entity_key", "snapshot_date"], columns="reason_rank", values="reason"
     )
     for record in audience.to_dict("records"):
-        key = (record["task"], record["customer_id"], record["snapshot_date"])
+        key = (record["task"], record["entity_key"], record["snapshot_date"])
         found = wide.loc[key] if key in wide.index else pd.Series(dtype=object)
         for rank in range(1, REASONS + 1):
             want = found.get(rank)
