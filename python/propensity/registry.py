@@ -55,6 +55,7 @@ class TaskTrainingInput:
     families: tuple[str, ...] = ()
     baselines: Mapping[str, Sequence[str]] = field(default_factory=dict)
     feature_descriptions: Mapping[str, str] = field(default_factory=dict)
+    label_window_days: int | None = None
 
 
 def empty_registry_frame() -> pd.DataFrame:
@@ -90,6 +91,16 @@ def sample_training_rows(
     condition = f"hash({hashed}) % 1000000 < {keep_per_million}"
     LOGGER.info("sampling about %s of %s training rows", max_rows, total)
     return relation.filter(condition).order(order).df()
+
+
+def validation_summary(metrics: Mapping[str, object]) -> str:
+    """A registered model's headline validation metric: PR-AUC, or a regression's RMSE and
+    normalised Gini."""
+    if metrics.get("pr_auc") is not None:
+        return f"PR-AUC {metrics['pr_auc']:.4f}"
+    if metrics.get("rmse") is not None:
+        return f"RMSE {metrics['rmse']:.2f}, Gini {metrics.get('gini') or float('nan'):.4f}"
+    return "metrics undefined"
 
 
 def new_registry_rows(
@@ -128,6 +139,7 @@ def new_registry_rows(
             calibration=calibration,
             baselines=task_input.baselines,
             feature_descriptions=task_input.feature_descriptions,
+            label_window_days=task_input.label_window_days,
         )
         try:
             trained = train_task(frame, config, version_number=len(task_versions) + 1)
@@ -135,11 +147,11 @@ def new_registry_rows(
             LOGGER.warning("%s: not trained: %s", task_input.task, error)
             continue
         LOGGER.info(
-            "%s: registered %s (%s, validation PR-AUC %.4f)",
+            "%s: registered %s (%s, validation %s)",
             task_input.task,
             trained.model_version,
             trained.model_family,
-            trained.metrics["model"]["pr_auc"],
+            validation_summary(trained.metrics["model"]),
         )
         rows.append(trained.registry_row())
     if not rows:

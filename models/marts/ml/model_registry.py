@@ -51,6 +51,7 @@ def model(dbt, session):
                 feature_descriptions=dict(
                     zip(features["feature_name"], features["reason_template"], strict=True)
                 ),
+                label_window_days=int(declared.label_window_days),
             )
         )
     return new_registry_rows(
