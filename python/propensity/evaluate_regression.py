@@ -287,8 +287,10 @@ def summarise_regression_evaluation(
         "candidates": sorted(candidates),
         "baselines": [name for name in scorers if name not in candidates],
         "amount_scorers": sorted(amounts),
+        # Folds trained only on rows whose label window closed by their test snapshot.
+        "purged_folds": bool(folds[-1].is_purged),
         "selection": {
-            "criterion": f"lowest mean out-of-time {SELECTION_METRIC.replace('_', ' ')}",
+            "criterion": "lowest mean out-of-time Poisson deviance",
             "metric": SELECTION_METRIC,
             "mean_fold": dict(mean_fold_deviance),
         },

@@ -34,7 +34,7 @@ BASELINES = {
 }
 
 
-def value_rows(seed: int = 8) -> pd.DataFrame:
+def value_rows(seed: int = 8, window_days: int = 90) -> pd.DataFrame:
     """Customers whose next-90-day revenue follows recent spend and a signal (10% missing)."""
     rng = np.random.default_rng(seed)
     n = SNAPSHOTS * PER_SNAPSHOT
@@ -43,12 +43,12 @@ def value_rows(seed: int = 8) -> pd.DataFrame:
     mean = np.exp(2.5 + 0.6 * signal + 0.004 * spend_3m)
     revenue = rng.poisson(mean / 40) * rng.gamma(4.0, 10.0, n)
     signal[rng.random(n) < 0.1] = np.nan
+    snapshots = np.repeat(pd.date_range("2026-01-01", periods=SNAPSHOTS, freq="MS"), PER_SNAPSHOT)
     return pd.DataFrame(
         {
             "customer_id": np.tile(np.arange(PER_SNAPSHOT), SNAPSHOTS),
-            "snapshot_date": np.repeat(
-                pd.date_range("2026-01-01", periods=SNAPSHOTS, freq="MS"), PER_SNAPSHOT
-            ),
+            "snapshot_date": snapshots,
+            "label_window_end_date": snapshots + pd.Timedelta(days=window_days),
             "signal": signal,
             "spend_3m": spend_3m,
             "total_spend": spend_3m * 3 + rng.gamma(1.0, 50.0, n),
@@ -91,8 +91,15 @@ def test_the_family_with_the_lowest_mean_out_of_time_deviance_is_registered(trai
     assert evaluation["objective"] == "regression"
     folds = evaluation["folds"]
     assert [fold["test_snapshot"] for fold in folds] == ["2026-04-01", "2026-05-01", "2026-06-01"]
-    for fold in folds:
-        assert fold["train_snapshot_end"] < fold["test_snapshot"]
+    # Purged: a fold trains only on snapshots whose 90-day window closed by its test snapshot
+    # (2026-02-01 + 90 days is 2026-05-02, so the May fold still trains on January alone).
+    assert evaluation["purged_folds"]
+    assert [(f["train_snapshot_start"], f["train_snapshot_end"]) for f in folds] == [
+        ("2026-01-01", "2026-01-01"),
+        ("2026-01-01", "2026-01-01"),
+        ("2026-01-01", "2026-03-01"),
+    ]
+    assert [f["train_rows"] for f in folds] == [PER_SNAPSHOT, PER_SNAPSHOT, 3 * PER_SNAPSHOT]
     predictions = pd.read_parquet(model.predictions_path)
     means = {}
     for family in ("poisson_regression", "poisson_gradient_boosting"):
@@ -170,3 +177,17 @@ def test_regression_needs_its_window_and_complete_labels(tmp_path):
     frame.loc[3, "revenue_90d"] = np.nan
     with pytest.raises(TrainingDataError, match="has nulls"):
         train_task(frame, config_for(tmp_path), version_number=1)
+
+
+def test_folds_keep_every_earlier_snapshot_when_no_window_closed_in_time(tmp_path):
+    """A 365-day window on six months of snapshots: no training row's window closes before
+    the newest test snapshot, so the folds are not purged, and say so."""
+    frame = value_rows(window_days=365)
+    model = train_task(frame, config_for(tmp_path), version_number=1)
+    assert not model.evaluation["purged_folds"]
+    folds = model.evaluation["folds"]
+    assert [f["train_rows"] for f in folds] == [
+        3 * PER_SNAPSHOT,
+        4 * PER_SNAPSHOT,
+        5 * PER_SNAPSHOT,
+    ]
