@@ -21,7 +21,10 @@ TOLERANCE = 1e-5
 @pytest.fixture(scope="module")
 def registered(built, dbt) -> pd.Series:
     (row,) = [
-        r for _, r in dbt.query(built.warehouse, "select * from ml.model_registry").iterrows()
+        r
+        for _, r in dbt.query(
+            built.warehouse, "select * from ml.model_registry where task = 'upsell'"
+        ).iterrows()
     ]
     return row
 
@@ -100,7 +103,7 @@ def test_a_calibrated_model_scores_in_sql_as_onnxruntime_does(built, dbt, tmp_pa
         raw_dir=built.raw_dir,
         variables={
             "model_dir": str(tmp_path / "models"),
-            "retrain": True,
+            "retrain": ["upsell"],
             "calibration": "sigmoid",
         },
     )

@@ -17,9 +17,10 @@ import duckdb
 import numpy as np
 import pandas as pd
 import pytest
+import yaml
 from sklearn.metrics import roc_auc_score
 
-from propensity.pipeline import DbtRunError
+from propensity.pipeline import PROJECT_DIR, DbtRunError
 
 EPSILON = 1e-4
 QUANTILE_BINS = 10
@@ -30,6 +31,16 @@ PERTURBED_FEATURE = "tenure_days"
 # Callers of the drift macros outside a model name the registry they read (dbt cannot see
 # a ref made inside a macro that only runs at execution time).
 DEPENDS_ON_REGISTRY = "-- depends_on: {{ ref('model_registry') }}\n"
+
+
+def upsell_drift_only() -> dict[str, object]:
+    """The var tasks as dbt_project.yml declares them, with drift thresholds no other task's
+    PSI reaches: the drift tests below perturb features that other tasks' models read too."""
+    tasks = yaml.safe_load((PROJECT_DIR / "dbt_project.yml").read_text())["vars"]["tasks"]
+    for task, settings in tasks.items():
+        if task != "upsell":
+            settings.update(psi_warn=1e9, psi_fail=1e9)
+    return {"tasks": tasks}
 
 
 def show(dbt, capsys, built, warehouse, sql: str) -> pd.DataFrame:
@@ -84,7 +95,9 @@ def model_in_use(built, dbt) -> pd.Series:
 def test_psi_in_sql_equals_numpy_on_the_raw_values(built, dbt, model_in_use):
     warehouse = built.warehouse
     reference_date = model_in_use["training_snapshot_end"].date()
-    drift = dbt.query(warehouse, "select * from monitoring.feature_drift").set_index("feature_name")
+    drift = dbt.query(
+        warehouse, "select * from monitoring.feature_drift where task = 'upsell'"
+    ).set_index("feature_name")
     features = json.loads(model_in_use["feature_columns"])
     assert sorted(drift.index) == sorted([*features, SCORE])
     assert set(drift["kind"]) == {"feature", "score"} and drift.loc[SCORE, "kind"] == "score"
@@ -140,7 +153,7 @@ def test_psi_in_sql_equals_numpy_on_the_raw_values(built, dbt, model_in_use):
         bins = dbt.query(
             warehouse,
             "select * from monitoring.feature_drift_bins where feature_name = ? "
-            "order by bin_number",
+            "and task = 'upsell' order by bin_number",
             [feature_name],
         )
         edges = quantile_upper_edges(expected)
@@ -161,7 +174,9 @@ def test_psi_in_sql_equals_numpy_on_the_raw_values(built, dbt, model_in_use):
 
 def test_demo_data_is_stable_against_the_last_training_snapshot(built, dbt):
     drift = dbt.query(
-        built.warehouse, "select feature_name, psi, drift_status from monitoring.feature_drift"
+        built.warehouse,
+        "select feature_name, psi, drift_status from monitoring.feature_drift "
+        "where task = 'upsell'",
     )
     assert drift["psi"].max() < 0.1, drift.sort_values("psi").tail()
     assert set(drift["drift_status"]) == {"stable"}
@@ -305,7 +320,7 @@ def drift_statuses(dbt, warehouse) -> dict[str, str]:
 def test_drift_tests_warn_then_fail_the_build(built, dbt, tmp_path):
     warehouse = dbt.copy_warehouse(built.warehouse, tmp_path / "drift.duckdb")
     arguments = ["build", "--select", "feature_drift_bins+"]
-    variables = {"model_dir": str(built.model_dir)}
+    variables = {"model_dir": str(built.model_dir), **upsell_drift_only()}
 
     # A fifth of the as-of customers with ten times their tenure: PSI between 0.1 and 0.25.
     perturb_as_of(warehouse, PERTURBED_FEATURE, "customer_id % 100 < 20")
@@ -335,11 +350,16 @@ def test_drift_tests_warn_then_fail_the_build(built, dbt, tmp_path):
 
 def test_reference_rows_above_max_training_rows_are_a_stable_hash_sample(built, dbt, tmp_path):
     warehouse = dbt.copy_warehouse(built.warehouse, tmp_path / "sampled.duckdb")
-    population = dbt.scalar(warehouse, "select max(expected_rows) from monitoring.feature_drift")
+    population = dbt.scalar(
+        warehouse, "select max(expected_rows) from monitoring.feature_drift where task = 'upsell'"
+    )
     arguments = ["run", "--select", "feature_drift_bins", "feature_drift"]
     variables = {"model_dir": str(built.model_dir), "max_training_rows": population // 2}
     dbt.run(arguments, warehouse=warehouse, raw_dir=built.raw_dir, variables=variables)
-    sampled = dbt.rows(warehouse, "select distinct expected_rows from monitoring.feature_drift")
+    sampled = dbt.rows(
+        warehouse,
+        "select distinct expected_rows from monitoring.feature_drift where task = 'upsell'",
+    )
     assert len(sampled) == 1
     # About half, binomial: within 6 standard deviations of population / 2.
     assert abs(sampled[0][0] - population / 2) < 6 * math.sqrt(population / 4)
@@ -364,8 +384,10 @@ def test_score_history_meets_matured_labels(built, dbt, tmp_path):
     dbt.run(arguments, warehouse=warehouse, raw_dir=built.raw_dir, variables=variables)
     november = dbt.query(warehouse, "select customer_id, score from ml.upsell_scores")
 
-    assert dbt.rows(warehouse, "select model_version from ml.model_registry") == [("upsell-v1",)]
-    history = dbt.query(warehouse, "select * from monitoring.score_history")
+    assert dbt.rows(
+        warehouse, "select model_version from ml.model_registry where task = 'upsell'"
+    ) == [("upsell-v1",)]
+    history = dbt.query(warehouse, "select * from monitoring.score_history where task = 'upsell'")
     assert not history.duplicated(["task", "model_version", "snapshot_date", "customer_id"]).any()
     by_snapshot = {
         snapshot.date(): rows.set_index("customer_id")["score"].sort_index()
@@ -400,7 +422,7 @@ def test_score_history_meets_matured_labels(built, dbt, tmp_path):
         "inner join ml.upsell_training_set as training "
         "on history.customer_id = training.customer_id "
         "and history.snapshot_date = training.snapshot_date "
-        "where history.snapshot_date = date '2026-08-01'",
+        "where history.snapshot_date = date '2026-08-01' and history.task = 'upsell'",
     )
     labels = labelled["has_upgraded"].astype(int).to_numpy()
     scores = labelled["score"].to_numpy()
@@ -425,4 +447,5 @@ def test_score_history_meets_matured_labels(built, dbt, tmp_path):
         raw_dir=built.raw_dir,
         variables=variables,
     )
-    assert dbt.scalar(warehouse, "select count(*) from monitoring.score_history") == len(history)
+    upsell_rows = "select count(*) from monitoring.score_history where task = 'upsell'"
+    assert dbt.scalar(warehouse, upsell_rows) == len(history)
