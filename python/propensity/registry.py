@@ -99,7 +99,8 @@ def validation_summary(metrics: Mapping[str, object]) -> str:
     if metrics.get("pr_auc") is not None:
         return f"PR-AUC {metrics['pr_auc']:.4f}"
     if metrics.get("rmse") is not None:
-        return f"RMSE {metrics['rmse']:.2f}, Gini {metrics.get('gini') or float('nan'):.4f}"
+        gini = metrics.get("gini")
+        return f"RMSE {metrics['rmse']:.2f}, Gini {'n/a' if gini is None else f'{gini:.4f}'}"
     return "metrics undefined"
 
 
