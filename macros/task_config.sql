@@ -25,6 +25,9 @@
         'families': ['logistic_regression', 'hist_gradient_boosting'],
         'baselines': {},
     } -%}
+    {%- if settings.get('objective') == 'regression' -%}
+        {%- do config.update({'families': ['poisson_regression', 'poisson_gradient_boosting']}) -%}
+    {%- endif -%}
     {%- do config.update(settings) -%}
     {%- for required in ('label_column', 'label_window_days') -%}
         {%- if required not in config -%}

@@ -171,8 +171,8 @@ def run_models_command(arguments: argparse.Namespace) -> None:
         for version in versions:
             print(
                 f"{'*' if version.is_in_use else ' '} {version.model_version:<14} "
-                f"{version.model_family:<24} ROC-AUC {version.validation_roc_auc:.4f}  "
-                f"PR-AUC {version.validation_pr_auc:.4f}  {version.training_rows:>10,} rows  "
+                f"{version.model_family:<26} {version.metrics_text}  "
+                f"{version.training_rows:>10,} rows  "
                 f"{version.training_window}  trained {version.trained_at:%Y-%m-%d %H:%M}  "
                 f"sha256 {version.onnx_sha256[:12]}"
             )

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import shutil
 from dataclasses import dataclass
 from pathlib import Path
@@ -10,6 +11,7 @@ import duckdb
 
 from propensity.export import ExportSummary, export_campaign
 from propensity.generate import GenerationSummary, generate
+from propensity.models import metrics_summary
 from propensity.pipeline import PROJECT_DIR, run_dbt
 from propensity.report import describe_report, write_reports
 
@@ -51,7 +53,7 @@ def run_demo(customers: int, seed: int, paths: DemoPaths | None = None) -> Expor
         f"\nexported {exported.rows:,} treatment customers of {exported.campaign_id} "
         f"({exported.control_rows_left_out:,} control customers held out) to {exported.path}"
     )
-    print("\nmodel report (propensity report):")
+    print("\nmodel reports, one per task: up-sell and predicted value (propensity report):")
     for report in write_reports(
         paths.warehouse, paths.reports_dir, truth_file=summary.truth_path.parent, progress=print
     ):
@@ -88,13 +90,13 @@ def describe_warehouse(warehouse: Path) -> str:
                 f"  {table:<20} {raw:>10,} raw {clean:>10,} clean {quarantined:>7,} quarantined"
             )
         lines.append("\nmodels (ml.model_registry):")
-        for version, family, roc, pr, rows in connection.execute(
-            "select model_version, model_family, validation_roc_auc, validation_pr_auc, "
-            "training_rows from ml.model_registry order by trained_at"
+        for version, family, metrics_json, rows in connection.execute(
+            "select model_version, model_family, metrics_json, training_rows "
+            "from ml.model_registry order by trained_at"
         ).fetchall():
+            metrics = metrics_summary(json.loads(metrics_json or "{}").get("model", {}))
             lines.append(
-                f"  {version:<12} {family:<24} validation ROC-AUC {roc:.3f}  PR-AUC {pr:.3f}  "
-                f"trained on {rows:,} rows"
+                f"  {version:<14} {family:<26} validation {metrics}  trained on {rows:,} rows"
             )
         lines.append("\naudiences (audiences.campaign_audiences):")
         for campaign, group, count in connection.execute(

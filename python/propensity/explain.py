@@ -16,6 +16,11 @@ Supported models (what ``propensity.train`` produces):
   root-to-leaf path, of ``value(child) - value(parent)``. The bias is the baseline prediction
   plus every tree's root value. The sum telescopes to the leaf values, so it is exact whenever
   the SQL sends a row to the same leaf as sklearn.
+* Regressors with a log link, as ``propensity.regression`` fits them: ``PoissonRegressor``
+  behind the same preprocessing, and ``HistGradientBoostingRegressor`` (e.g.
+  ``loss="poisson"``). The contributions are then in units of the log of the predicted amount
+  (what both are additive in): ``bias + sum(contributions) == log(prediction)``. A
+  contribution of 0.7 multiplies the amount by exp(0.7), about 2.
 * ``CalibratedClassifierCV`` with a single calibrated classifier (``ensemble=False``) around one
   of the above: the underlying fitted estimator is explained. The calibrator maps that
   estimator's decision function through an increasing function (isotonic, Platt sigmoid with a
@@ -64,11 +69,11 @@ from dataclasses import dataclass
 import numpy as np
 from sklearn.base import BaseEstimator
 from sklearn.calibration import CalibratedClassifierCV
-from sklearn.ensemble import HistGradientBoostingClassifier
+from sklearn.ensemble import HistGradientBoostingClassifier, HistGradientBoostingRegressor
 from sklearn.frozen import FrozenEstimator
 from sklearn.impute import SimpleImputer
 from sklearn.isotonic import IsotonicRegression
-from sklearn.linear_model import LogisticRegression
+from sklearn.linear_model import LogisticRegression, PoissonRegressor
 from sklearn.pipeline import Pipeline
 from sklearn.preprocessing import StandardScaler
 from sklearn.utils.validation import check_is_fitted
@@ -147,7 +152,8 @@ class CompiledExplainer:
 
 
 def compile_explainer(model: BaseEstimator, feature_columns: Sequence[str]) -> CompiledExplainer:
-    """Compile a fitted (optionally calibrated) LR or HistGB pipeline to contribution SQL."""
+    """Compile a fitted (optionally calibrated) LR or HistGB pipeline, or a Poisson GLM or
+    HistGB regressor pipeline, to contribution SQL."""
     if isinstance(feature_columns, str):
         raise TypeError("feature_columns must be a sequence of column names, not a str")
     columns = tuple(feature_columns)
@@ -174,14 +180,15 @@ def compile_explainer(model: BaseEstimator, feature_columns: Sequence[str]) -> C
     n_in = getattr(steps[0], "n_features_in_", None)
     if n_in is not None and n_in != len(columns):
         raise ValueError(f"the model expects {n_in} features; got {len(columns)} feature columns")
-    if len(getattr(final, "classes_", ())) != 2:
+    is_regressor = isinstance(final, PoissonRegressor | HistGradientBoostingRegressor)
+    if not is_regressor and len(getattr(final, "classes_", ())) != 2:
         raise UnsupportedModelError(f"{type(final).__name__} is not a binary classifier")
-    if isinstance(final, LogisticRegression):
+    if isinstance(final, LogisticRegression | PoissonRegressor):
         return _compile_linear(steps, columns)
-    if isinstance(final, HistGradientBoostingClassifier):
+    if isinstance(final, HistGradientBoostingClassifier | HistGradientBoostingRegressor):
         if len(steps) > 1:
             raise UnsupportedModelError(
-                "preprocessing before HistGradientBoostingClassifier is not supported: "
+                f"preprocessing before {type(final).__name__} is not supported: "
                 + ", ".join(type(s).__name__ for s in steps[:-1])
             )
         return _compile_hist_gradient_boosting(final, columns)
@@ -281,7 +288,7 @@ def _compile_linear(steps: list[BaseEstimator], columns: tuple[str, ...]) -> Com
     kinds = [type(s) for s in preprocessing]
     if kinds not in ([], [SimpleImputer], [StandardScaler], [SimpleImputer, StandardScaler]):
         raise UnsupportedModelError(
-            "only [SimpleImputer] -> [StandardScaler] may precede LogisticRegression; got "
+            f"only [SimpleImputer] -> [StandardScaler] may precede {type(model).__name__}; got "
             + ", ".join(k.__name__ for k in kinds)
         )
     for step in preprocessing:
@@ -303,8 +310,10 @@ def _compile_linear(steps: list[BaseEstimator], columns: tuple[str, ...]) -> Com
             if step.with_std:
                 scale = np.asarray(step.scale_, dtype=np.float64)
     coef = np.asarray(model.coef_, dtype=np.float64)
+    if coef.ndim == 1:  # a regressor's coefficients
+        coef = coef.reshape(1, -1)
     if coef.shape != (1, n):
-        raise UnsupportedModelError(f"LogisticRegression coef_ has shape {coef.shape}")
+        raise UnsupportedModelError(f"{type(model).__name__} coef_ has shape {coef.shape}")
     used = [j for j in range(n) if coef[0, j] != 0.0]
     contributions: list[str] = []
     for j in range(n):
@@ -323,7 +332,9 @@ def _compile_linear(steps: list[BaseEstimator], columns: tuple[str, ...]) -> Com
     return CompiledExplainer(
         feature_columns=columns,
         bias=intercept,
-        model_family="logistic_regression",
+        model_family=(
+            "poisson_regression" if isinstance(model, PoissonRegressor) else "logistic_regression"
+        ),
         _layers=(_input_layer(columns, used),) if used else (),
         _contributions=tuple(contributions),
     )
@@ -358,7 +369,7 @@ def _tree_input_alias(j: int, missing_go_to_left: bool) -> str:
 
 
 def _compile_hist_gradient_boosting(
-    model: HistGradientBoostingClassifier, columns: tuple[str, ...]
+    model: HistGradientBoostingClassifier | HistGradientBoostingRegressor, columns: tuple[str, ...]
 ) -> CompiledExplainer:
     if model.n_trees_per_iteration_ != 1:
         raise UnsupportedModelError(
@@ -397,7 +408,11 @@ def _compile_hist_gradient_boosting(
     return CompiledExplainer(
         feature_columns=columns,
         bias=bias,
-        model_family="hist_gradient_boosting",
+        model_family=(
+            "poisson_gradient_boosting"
+            if isinstance(model, HistGradientBoostingRegressor)
+            else "hist_gradient_boosting"
+        ),
         _layers=(input_layer, tuple(leaf_layer)) if leaf_layer else (),
         _contributions=tuple(_sum(t) for t in terms),
     )

@@ -16,6 +16,18 @@ import duckdb
 
 PROMOTIONS_TABLE = "ml.model_promotions"
 COMPARED_METRICS = ("roc_auc", "pr_auc", "log_loss", "brier", "lift_top_decile", "base_rate")
+# A regression version's validation metrics (metrics_json has rmse instead of roc_auc).
+REGRESSION_COMPARED_METRICS = (
+    "rmse",
+    "mae",
+    "poisson_deviance",
+    "r2",
+    "calibration_ratio",
+    "spearman",
+    "gini",
+    "revenue_share_top_10",
+    "revenue_share_top_20",
+)
 
 
 class RegistryError(ValueError):
@@ -31,11 +43,33 @@ class ModelVersion:
     model_family: str
     trained_at: datetime
     training_window: str
-    validation_roc_auc: float
-    validation_pr_auc: float
+    validation_roc_auc: float | None
+    validation_pr_auc: float | None
     training_rows: int
     onnx_sha256: str
     is_in_use: bool
+    # The validation metrics in short: ROC-AUC and PR-AUC, or a regression's RMSE and Gini.
+    metrics_text: str = ""
+
+
+def is_regression_metrics(metrics: dict) -> bool:
+    """Whether a version's validation metrics are a regression's (amounts, not probabilities)."""
+    return "rmse" in metrics
+
+
+def metrics_summary(metrics: dict) -> str:
+    """One version's validation metrics in a few words, as `models list` prints them."""
+
+    def number(name: str, digits: int) -> str:
+        value = metrics.get(name)
+        return "n/a" if value is None else f"{value:.{digits}f}"
+
+    if is_regression_metrics(metrics):
+        return (
+            f"RMSE {number('rmse', 2)}  Gini {number('gini', 4)}  "
+            f"top-10% revenue {number('revenue_share_top_10', 4)}"
+        )
+    return f"ROC-AUC {number('roc_auc', 4)}  PR-AUC {number('pr_auc', 4)}"
 
 
 def _has_ml_table(connection: duckdb.DuckDBPyConnection, name: str) -> bool:
@@ -96,7 +130,7 @@ def list_versions(warehouse: Path, task: str | None = None) -> list[ModelVersion
         rows = connection.execute(
             "select model_version, task, model_family, trained_at, training_snapshot_start, "
             "training_snapshot_end, validation_snapshot, validation_roc_auc, "
-            "validation_pr_auc, training_rows, onnx_sha256 from ml.model_registry "
+            "validation_pr_auc, training_rows, onnx_sha256, metrics_json from ml.model_registry "
             "where ? is null or task = ? order by task, trained_at, model_version",
             [task, task],
         ).fetchall()
@@ -113,6 +147,7 @@ def list_versions(warehouse: Path, task: str | None = None) -> list[ModelVersion
             training_rows=training_rows,
             onnx_sha256=sha256,
             is_in_use=in_use[row_task] == version,
+            metrics_text=metrics_summary(json.loads(metrics_json or "{}").get("model", {})),
         )
         for (
             version,
@@ -126,6 +161,7 @@ def list_versions(warehouse: Path, task: str | None = None) -> list[ModelVersion
             pr_auc,
             training_rows,
             sha256,
+            metrics_json,
         ) in rows
     ]
 
@@ -155,15 +191,27 @@ def compare_versions(warehouse: Path, first: str, second: str) -> str:
     metrics = [json.loads(row[2])["model"] for row in rows]
     features = [json.loads(row[3]) for row in rows]
     width = max(len(first), len(second), 12)
-    lines = [f"{'':<22} {first:>{width}} {second:>{width}} {'difference':>12}"]
-    lines.append(f"{'task':<22} {rows[0][0]:>{width}} {rows[1][0]:>{width}}")
-    lines.append(f"{'model family':<22} {rows[0][1]:>{width}} {rows[1][1]:>{width}}")
-    for name in COMPARED_METRICS:
-        a, b = metrics[0][name], metrics[1][name]
-        lines.append(f"{'validation ' + name:<22} {a:>{width}.4f} {b:>{width}.4f} {b - a:>+12.4f}")
-    lines.append(f"{'training rows':<22} {rows[0][4]:>{width},} {rows[1][4]:>{width},}")
+    names = (
+        REGRESSION_COMPARED_METRICS
+        if all(is_regression_metrics(m) for m in metrics)
+        else COMPARED_METRICS
+    )
+    label = max(22, *(len(f"validation {name}") for name in names))
+    lines = [f"{'':<{label}} {first:>{width}} {second:>{width}} {'difference':>12}"]
+    lines.append(f"{'task':<{label}} {rows[0][0]:>{width}} {rows[1][0]:>{width}}")
+    lines.append(f"{'model family':<{label}} {rows[0][1]:>{width}} {rows[1][1]:>{width}}")
+    for name in names:
+        a, b = metrics[0].get(name), metrics[1].get(name)
+        if a is None or b is None:
+            shown = [f"{'n/a' if v is None else f'{v:.4f}':>{width}}" for v in (a, b)]
+            lines.append(f"{'validation ' + name:<{label}} {shown[0]} {shown[1]}")
+            continue
+        lines.append(
+            f"{'validation ' + name:<{label}} {a:>{width}.4f} {b:>{width}.4f} {b - a:>+12.4f}"
+        )
+    lines.append(f"{'training rows':<{label}} {rows[0][4]:>{width},} {rows[1][4]:>{width},}")
     windows = [f"{row[5]:%Y-%m}..{row[6]:%Y-%m}" for row in rows]
-    lines.append(f"{'training window':<22} {windows[0]:>{width}} {windows[1]:>{width}}")
+    lines.append(f"{'training window':<{label}} {windows[0]:>{width}} {windows[1]:>{width}}")
     only_first = sorted(set(features[0]) - set(features[1]))
     only_second = sorted(set(features[1]) - set(features[0]))
     lines.append(f"features only in {first}: {', '.join(only_first) or 'none'}")

@@ -1,4 +1,6 @@
-"""Compile binary-classifier ONNX graphs (as emitted by skl2onnx) to a single DuckDB SQL SELECT.
+"""Compile binary-classifier and single-target regressor ONNX graphs (as emitted by skl2onnx) to
+a single DuckDB SQL SELECT: the score is the positive-class probability of a classifier, or the
+predicted amount of a regressor (a graph whose one output has one column).
 
 The generated SQL reproduces onnxruntime's CPU semantics closely enough for row-level parity
 (|SQL - onnxruntime| <= 1e-5, in practice ~1e-7):
@@ -14,9 +16,12 @@ The generated SQL reproduces onnxruntime's CPU semantics closely enough for row-
   evaluated in DOUBLE with the scaler folded into the coefficients, on an optimistic path that
   only re-scores rows whose result is NaN (a NaN input) with the NaN-normalising variant;
 * the binary post-transform quirks of onnxruntime's ``TreeEnsembleClassifier`` and
-  ``LinearClassifier`` kernels are reproduced (see ``_tree_classifier_probabilities``).
+  ``LinearClassifier`` kernels are reproduced (see ``_tree_classifier_probabilities``);
+* regressors: ``TreeEnsembleRegressor`` (summed in DOUBLE), and the linear path
+  ``MatMul`` + ``Add`` (+ ``Exp`` for a log link, as skl2onnx writes a Poisson GLM, or as
+  ``propensity.regression.append_exp_link`` appends to boosted Poisson trees).
 
-Internally the graph is turned into an expression DAG restricted to what the probability output
+Internally the graph is turned into an expression DAG restricted to what the score output
 needs; sub-expressions used more than once (and tree inputs) are materialised as columns of
 nested sub-queries, everything else is inlined.
 """
@@ -197,7 +202,7 @@ _Value = _Row | _ZipMap | np.ndarray
 
 @dataclass(frozen=True)
 class CompiledScorer:
-    """SQL scorer compiled from an ONNX binary classifier."""
+    """SQL scorer compiled from an ONNX binary classifier or single-target regressor."""
 
     feature_columns: tuple[str, ...]
     _score: _Expr = field(repr=False)
@@ -205,7 +210,8 @@ class CompiledScorer:
     def select_sql(
         self, relation: str, passthrough_columns: Sequence[str], score_column: str = "score"
     ) -> str:
-        """A complete SQL SELECT returning passthrough columns + the positive-class probability."""
+        """A complete SQL SELECT returning passthrough columns + the score (the positive-class
+        probability, or a regressor's prediction)."""
         if not isinstance(relation, str) or not relation.strip():
             raise ValueError("relation must be a table/view name or a parenthesised subquery")
         if isinstance(passthrough_columns, str):
@@ -226,7 +232,7 @@ class CompiledScorer:
 def compile_onnx(
     model: onnx.ModelProto | str | Path, feature_columns: Sequence[str]
 ) -> CompiledScorer:
-    """Compile a binary classifier ONNX graph to SQL."""
+    """Compile a binary classifier or single-target regressor ONNX graph to SQL."""
     proto = model if isinstance(model, onnx.ModelProto) else onnx.load(str(model))
     if isinstance(feature_columns, str):
         raise TypeError("feature_columns must be a sequence of column names, not a str")
@@ -392,6 +398,7 @@ _NAN_PROPAGATING_OPS = {
     "Scaler",
     "LinearClassifier",
     "LinearRegressor",
+    "MatMul",
     "ZipMap",
     "ArrayFeatureExtractor",
 }
@@ -406,7 +413,7 @@ def _propagates_nan(node: onnx.NodeProto) -> bool:
 
 
 class _GraphCompiler:
-    """Symbolically executes the part of the graph the probability output depends on."""
+    """Symbolically executes the part of the graph the score output depends on."""
 
     def __init__(
         self, model: onnx.ModelProto, feature_columns: tuple[str, ...], fast: bool = False
@@ -501,6 +508,8 @@ class _GraphCompiler:
             return candidates[0]
         if len(outputs) == 2:
             return outputs[1].name
+        if len(outputs) == 1:  # a regressor: its one output is the prediction
+            return outputs[0].name
         raise UnsupportedModelError(
             f"cannot tell which graph output holds the probabilities: {[o.name for o in outputs]}"
         )
@@ -530,9 +539,12 @@ class _GraphCompiler:
                 raise UnsupportedModelError("ZipMap output has fewer than two classes")
             return value.cols[index]
         if isinstance(value, _Row):
+            if len(value.cols) == 1:  # a single-target regressor's prediction
+                return value.cols[0]
             if len(value.cols) != 2:
                 raise UnsupportedModelError(
-                    f"output {name!r} has {len(value.cols)} columns; expected 2 (binary classifier)"
+                    f"output {name!r} has {len(value.cols)} columns; expected 2 (binary "
+                    "classifier) or 1 (regressor)"
                 )
             return value.cols[1]
         raise UnsupportedModelError(f"output {name!r} does not depend on the input rows")
@@ -1000,6 +1012,23 @@ def _linear_classifier(c: _GraphCompiler, node: onnx.NodeProto, a: dict, ins: li
             return [None, _Row((_one_minus(s), s))]
         raise _unsupported_attr(node, "post_transform", post)
     return [None, _post_transform_pair(node, post, scores[0], scores[1])]
+
+
+@_op("ai.onnx", "MatMul")
+def _matmul(c: _GraphCompiler, node: onnx.NodeProto, a: dict, ins: list) -> list:
+    """A per-row [N, k] tensor times a constant [k, m] matrix (skl2onnx's linear regressors)."""
+    x = _row(node, ins[0])
+    weights = ins[1]
+    if not isinstance(weights, np.ndarray):
+        raise UnsupportedModelError("MatMul: the right operand must be a constant")
+    matrix = np.asarray(weights, dtype=np.float32).astype(np.float64)
+    if matrix.ndim == 1:
+        matrix = matrix.reshape(-1, 1)
+    if matrix.ndim != 2 or matrix.shape[0] != len(x.cols):
+        raise UnsupportedModelError(
+            f"MatMul: a constant of shape {matrix.shape} cannot multiply {len(x.cols)} columns"
+        )
+    return [_Row(tuple(_linear_scores(x, matrix.T, np.zeros(matrix.shape[1]))))]
 
 
 @_op(_ML_DOMAIN, "LinearRegressor")

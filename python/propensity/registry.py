@@ -57,6 +57,7 @@ class TaskTrainingInput:
     # Training reads a deterministic hash sample of about this many rows when there are more.
     max_training_rows: int = 400_000
     feature_descriptions: Mapping[str, str] = field(default_factory=dict)
+    label_window_days: int | None = None
 
 
 def empty_registry_frame() -> pd.DataFrame:
@@ -104,6 +105,17 @@ def sample_training_rows(
     return relation.filter(condition).order(order).df()
 
 
+def validation_summary(metrics: Mapping[str, object]) -> str:
+    """A registered model's headline validation metric: PR-AUC, or a regression's RMSE and
+    normalised Gini."""
+    if metrics.get("pr_auc") is not None:
+        return f"PR-AUC {metrics['pr_auc']:.4f}"
+    if metrics.get("rmse") is not None:
+        gini = metrics.get("gini")
+        return f"RMSE {metrics['rmse']:.2f}, Gini {'n/a' if gini is None else f'{gini:.4f}'}"
+    return "metrics undefined"
+
+
 def new_registry_rows(
     inputs: list[TaskTrainingInput],
     existing_versions: pd.DataFrame,
@@ -146,6 +158,7 @@ def new_registry_rows(
             calibration=calibration,
             baselines=task_input.baselines,
             feature_descriptions=task_input.feature_descriptions,
+            label_window_days=task_input.label_window_days,
         )
         try:
             trained = train_task(frame, config, version_number=len(task_versions) + 1)
@@ -153,11 +166,11 @@ def new_registry_rows(
             LOGGER.warning("%s: not trained: %s", task_input.task, error)
             continue
         LOGGER.info(
-            "%s: registered %s (%s, validation PR-AUC %.4f)",
+            "%s: registered %s (%s, validation %s)",
             task_input.task,
             trained.model_version,
             trained.model_family,
-            trained.metrics["model"]["pr_auc"],
+            validation_summary(trained.metrics["model"]),
         )
         rows.append(trained.registry_row())
     if not rows:

@@ -27,6 +27,9 @@ from propensity.card import ModelCard, Population
 from propensity.economics import ECONOMICS_COLUMNS, campaign_profit
 from propensity.models import RegistryError, connect_registry, version_in_use
 from propensity.report_html import render_card
+from propensity.report_regression import beats_summary as regression_beats_summary
+from propensity.report_regression import headline as regression_headline
+from propensity.report_regression import is_regression, render_regression_card
 from propensity.report_text import beats_summary, fixed
 from propensity.truth import (
     TRUTH_GOAL_ROC_AUC,
@@ -188,6 +191,8 @@ def load_card(
     else:
         card.notes["predictions"] = f"the predictions file {path} is missing"
 
+    if is_regression(evaluation):
+        return _load_regression_card(connection, card, truth_file, progress)
     campaigns, why = _campaigns(connection, task)
     if why:
         card.notes["profit"] = why
@@ -233,6 +238,26 @@ def load_card(
     return card
 
 
+def _load_regression_card(
+    connection: duckdb.DuckDBPyConnection,
+    card: ModelCard,
+    truth_file: Path | None,
+    progress: Callable[[str], None],
+) -> ModelCard:
+    """A regression version's card: no campaign economics (they price probabilities), no
+    truth gap (the demo's truth file holds up-sell probabilities), no realised performance
+    (kept for classification tasks); drift as for any task."""
+    if truth_file is not None:
+        card.notes["truth"] = (
+            f"the truth file {truth_file.name} holds probabilities; {card.task} predicts amounts, "
+            "so no truth gap is shown"
+        )
+    progress(f"{card.model_version}: reading drift")
+    card.drift = _monitoring(connection, "feature_drift", card.task, card.model_version)
+    card.drift_bins = _monitoring(connection, "feature_drift_bins", card.task, card.model_version)
+    return card
+
+
 @dataclass(frozen=True)
 class ReportSummary:
     """What the terminal says about one written report."""
@@ -248,6 +273,8 @@ class ReportSummary:
     truth: TruthComparison | None
     seconds: float
     out_of_time: bool = True  # False for a train-table model split by a hash of its ids
+    # A regression version's figures in one line (its roc_auc, pr_auc and lift are None).
+    headline: str | None = None
 
 
 def write_reports(
@@ -276,6 +303,24 @@ def write_reports(
             progress(f"{name}: rendering the page")
             out_dir.mkdir(parents=True, exist_ok=True)
             path = out_dir / f"{name}.html"
+            if is_regression(card.evaluation):
+                path.write_text(render_regression_card(card), encoding="utf-8")
+                summaries.append(
+                    ReportSummary(
+                        model_version=name,
+                        task=card.task,
+                        model_family=str(card.registry["model_family"]),
+                        path=path,
+                        roc_auc=None,
+                        pr_auc=None,
+                        lift_top_decile=None,
+                        beats=regression_beats_summary(card.evaluation),
+                        truth=None,
+                        seconds=time.perf_counter() - started,
+                        headline=regression_headline(card.evaluation),
+                    )
+                )
+                continue
             path.write_text(render_card(card), encoding="utf-8")
             overall = card.evaluation["overall"][card.evaluation["chosen"]]
             summaries.append(
@@ -298,11 +343,13 @@ def write_reports(
 
 def describe_report(summary: ReportSummary) -> str:
     """The few lines the terminal prints for one written report."""
+    split = "out-of-time" if summary.out_of_time else "held-out (hash split, NOT out of time)"
+    figures = summary.headline or (
+        f"pooled {split} ROC-AUC {fixed(summary.roc_auc)}, PR-AUC {fixed(summary.pr_auc)}, "
+        f"top-decile lift {fixed(summary.lift_top_decile, 2)}"
+    )
     lines = [
-        f"{summary.model_version} ({summary.task}, {summary.model_family}): pooled "
-        f"{'out-of-time' if summary.out_of_time else 'held-out (hash split, NOT out of time)'} "
-        f"ROC-AUC {fixed(summary.roc_auc)}, PR-AUC {fixed(summary.pr_auc)}, "
-        f"top-decile lift {fixed(summary.lift_top_decile, 2)}",
+        f"{summary.model_version} ({summary.task}, {summary.model_family}): {figures}",
         f"  {summary.beats}",
     ]
     if summary.truth is not None:

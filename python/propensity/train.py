@@ -1,4 +1,6 @@
-"""Train a task's candidate models on a time split, pick one by PR-AUC, export it to ONNX."""
+"""Train a task's candidate models on a time split, pick one by PR-AUC, export it to ONNX.
+
+Regression tasks (an amount per row) take the same path in propensity.train_regression."""
 
 from __future__ import annotations
 
@@ -27,6 +29,7 @@ from propensity.calibration import PlattCalibration, append_to_onnx, fit_platt
 from propensity.evaluate import score_metrics, summarise_evaluation
 from propensity.explain import compile_explainer
 from propensity.onnx_sql import compile_onnx
+from propensity.regression import regression_candidate_models
 
 # The relation name the stored scoring SQL reads from; the scoring model substitutes it.
 FEATURES_PLACEHOLDER = "__propensity_features__"
@@ -35,7 +38,7 @@ PASSTHROUGH_COLUMNS = ("customer_id", "snapshot_date")
 # segments, for the per-segment metrics), besides the task's keys.
 SEGMENT_COLUMNS = ("lifecycle_segment", "is_high_value", "is_engagement_driven")
 CALIBRATION_MODES = ("auto", "sigmoid", "none")
-OBJECTIVES = ("classification",)
+OBJECTIVES = ("classification", "regression")
 DEFAULT_FAMILIES = ("logistic_regression", "hist_gradient_boosting")
 
 
@@ -68,6 +71,8 @@ class TrainingConfig:
     baselines: Mapping[str, Sequence[str]] = field(default_factory=dict)
     # The features in a marketer's words, for the importance table.
     feature_descriptions: Mapping[str, str] = field(default_factory=dict)
+    # How many days after the snapshot the label looks (regression run-rate rules scale to it).
+    label_window_days: int | None = None
     importance_rows: int = 20_000
     importance_repeats: int = 5
 
@@ -83,14 +88,18 @@ class TrainingConfig:
 
     def candidates(self) -> dict[str, Pipeline]:
         """The candidate families this task compares, unfitted."""
-        every = candidate_models(self.seed)
+        if self.objective == "regression":
+            every = regression_candidate_models(self.seed)
+        else:
+            every = candidate_models(self.seed)
         unknown = [family for family in self.families if family not in every]
         if unknown:
             raise TrainingDataError(
                 f"{self.task}: unknown model families {', '.join(unknown)}; "
                 f"known: {', '.join(every)}"
             )
-        families = self.families or DEFAULT_FAMILIES
+        default = DEFAULT_FAMILIES if self.objective == "classification" else tuple(every)
+        families = self.families or default
         return {name: every[name] for name in families}
 
 
@@ -136,8 +145,9 @@ class TrainedModel:
             "training_positives": self.training_positives,
             "validation_rows": self.validation_rows,
             "validation_positives": self.validation_positives,
-            "validation_roc_auc": chosen["roc_auc"],
-            "validation_pr_auc": chosen["pr_auc"],
+            # Classification metrics: null for a regression model.
+            "validation_roc_auc": chosen.get("roc_auc"),
+            "validation_pr_auc": chosen.get("pr_auc"),
             "calibration": self.calibration,
             "metrics_json": json.dumps(self.metrics, sort_keys=True),
             "evaluation_json": json.dumps(self.evaluation, sort_keys=True, default=str),
@@ -230,6 +240,11 @@ def train_task(frame: pd.DataFrame, config: TrainingConfig, version_number: int)
         )
     if config.calibration not in CALIBRATION_MODES:
         raise TrainingDataError(f"calibration must be one of {', '.join(CALIBRATION_MODES)}")
+    if config.objective == "regression":
+        # Imported here: train_regression builds on this module's config and model types.
+        from propensity.train_regression import train_regression_task
+
+        return train_regression_task(frame, config, version_number)
     try:
         folds = run_backtest(
             frame,

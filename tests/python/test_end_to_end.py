@@ -653,7 +653,11 @@ def test_rebuild_from_the_same_raw_data_gives_identical_audiences(built, dbt, tm
     assert dbt.rows(built.warehouse, suppressions) == dbt.rows(warehouse, suppressions)
 
 
-REGISTRY_SQL = "select model_version, onnx_sha256 from ml.model_registry order by task, trained_at"
+REGISTRY_SQL = (
+    "select model_version, onnx_sha256 from ml.model_registry where task = 'upsell' "
+    "order by trained_at"
+)
+EVERY_TASK_REGISTRY_SQL = "select model_version, onnx_sha256 from ml.model_registry order by 1"
 SCORES_SQL = "select customer_id, score, model_version from ml.upsell_scores order by 1"
 AUDIENCE_VERSIONS_SQL = (
     "select distinct model_version from audiences.campaign_audiences "
@@ -664,9 +668,10 @@ AUDIENCE_VERSIONS_SQL = (
 def test_second_build_reuses_the_registered_model(built, dbt, tmp_path):
     warehouse = dbt.copy_warehouse(built.warehouse, tmp_path / "second.duckdb")
     original_registry = dbt.rows(built.warehouse, REGISTRY_SQL)
+    every_task = dbt.rows(built.warehouse, EVERY_TASK_REGISTRY_SQL)
     original_scores = dbt.query(built.warehouse, SCORES_SQL)
-    assert "upsell-v1" in [row[0] for row in original_registry]
-    assert all(row[0].endswith("-v1") for row in original_registry)
+    assert [row[0] for row in original_registry] == ["upsell-v1"]
+    assert all(row[0].endswith("-v1") for row in every_task) and len(every_task) > 1
 
     dbt.run(
         ["build"],
@@ -675,6 +680,7 @@ def test_second_build_reuses_the_registered_model(built, dbt, tmp_path):
         variables={"model_dir": str(tmp_path / "models")},
     )
     assert dbt.rows(warehouse, REGISTRY_SQL) == original_registry
+    assert dbt.rows(warehouse, EVERY_TASK_REGISTRY_SQL) == every_task
     pd.testing.assert_frame_equal(dbt.query(warehouse, SCORES_SQL), original_scores)
     assert dbt.rows(warehouse, AUDIENCE_VERSIONS_SQL) == [("upsell-v1",)]
     assert not (tmp_path / "models").exists(), "nothing was trained, so no ONNX file was written"
@@ -708,6 +714,10 @@ def test_retrain_registers_upsell_v2_and_pinning_brings_back_v1(built, dbt, tmp_
         "select model_version, onnx_path from ml.model_registry where task = 'upsell' "
         "order by trained_at",
     )
+    # retrain names the tasks: the others keep their one version.
+    assert dbt.scalar(
+        warehouse, "select max(model_version) from ml.model_registry where task <> 'upsell'"
+    ).endswith("-v1")
     assert registry["model_version"].tolist() == ["upsell-v1", "upsell-v2"]
     # Only the task retrain names is retrained: every other task keeps its one version.
     assert dbt.rows(
@@ -812,7 +822,7 @@ def break_the_newest_model(built, dbt, tmp_path):
     with duckdb.connect(str(warehouse)) as connection:
         version, columns = connection.execute(
             "select model_version, feature_columns from ml.model_registry "
-            "order by trained_at desc, model_version desc limit 1"
+            "where task = 'upsell' order by trained_at desc, model_version desc limit 1"
         ).fetchone()
         connection.execute(
             "update ml.model_registry set feature_columns = ? where model_version = ?",

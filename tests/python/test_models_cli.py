@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+
 import duckdb
 import pytest
 
@@ -39,7 +41,7 @@ def test_promote_and_rollback_choose_the_version_that_scores(
     built, dbt, tmp_path, two_versions, capsys
 ):
     warehouse = two_versions
-    assert [(v.model_version, v.is_in_use) for v in list_versions(warehouse)] == [
+    assert [(v.model_version, v.is_in_use) for v in list_versions(warehouse, "upsell")] == [
         ("upsell-v1", False),
         ("upsell-v2", True),
     ]
@@ -47,7 +49,8 @@ def test_promote_and_rollback_choose_the_version_that_scores(
 
     assert main(["models", "promote", "upsell-v1", "--warehouse", str(warehouse)]) == 0
     assert "upsell: upsell-v1 promoted" in capsys.readouterr().out
-    assert [v.model_version for v in list_versions(warehouse) if v.is_in_use] == ["upsell-v1"]
+    in_use = [v.model_version for v in list_versions(warehouse, "upsell") if v.is_in_use]
+    assert in_use == ["upsell-v1"]
     rescore(dbt, built, warehouse, tmp_path)
     assert dbt.rows(warehouse, SCORED_VERSIONS_SQL) == [("upsell-v1",)]
     assert dbt.rows(warehouse, AUDIENCE_VERSIONS_SQL) == [("upsell-v1",)]
@@ -68,6 +71,7 @@ def test_list_and_compare_print_the_registry(built, two_versions, capsys):
     lines = capsys.readouterr().out.splitlines()
     assert len(lines) == 2
     assert lines[0].startswith("  upsell-v1") and lines[1].startswith("* upsell-v2")
+    assert "ROC-AUC 0." in lines[0] and "PR-AUC 0." in lines[0]
     table = compare_versions(two_versions, "upsell-v1", "upsell-v2")
     assert "validation pr_auc" in table and "validation roc_auc" in table
     # Same data, same seed: the retrained version is the same model, so nothing differs.
@@ -118,3 +122,24 @@ def test_model_age_warns_past_60_days_and_fails_past_90(built, dbt, tmp_path, tw
     promote(warehouse, "upsell-v1")
     with pytest.raises(DbtRunError, match="model_in_use_younger_than_fail_days"):
         dbt.run(arguments, warehouse=warehouse, raw_dir=built.raw_dir, variables=variables)
+
+
+def test_list_and_compare_show_regression_metrics_for_value_versions(built, dbt, capsys):
+    """A regression version has no ROC-AUC: list shows its RMSE, Gini and top-10% revenue share
+    from metrics_json, and compare its regression metrics."""
+    warehouse = built.warehouse
+    assert main(["models", "list", "--task", "value_90d", "--warehouse", str(warehouse)]) == 0
+    (line,) = capsys.readouterr().out.splitlines()
+    metrics = json.loads(
+        dbt.scalar(
+            warehouse,
+            "select metrics_json from ml.model_registry where model_version = 'value_90d-v1'",
+        )
+    )["model"]
+    assert line.startswith("* value_90d-v1")
+    assert f"RMSE {metrics['rmse']:.2f}  Gini {metrics['gini']:.4f}" in line
+    assert "ROC-AUC" not in line
+    table = compare_versions(warehouse, "value_90d-v1", "value_365d-v1")
+    assert "validation rmse" in table and "validation gini" in table
+    assert "validation roc_auc" not in table
+    assert f"{metrics['revenue_share_top_10']:.4f}" in table

@@ -48,7 +48,10 @@ def test_build_without_the_optional_event_sources(built, dbt, tmp_path):
     assert set(task_features["source_switch"].dropna()) == {"subscriptions"}
     assert task_features["feature_position"].tolist() == list(range(1, len(expected) + 1))
 
-    registry = dbt.query(warehouse, "select model_version, feature_columns from ml.model_registry")
+    registry = dbt.query(
+        warehouse,
+        "select model_version, feature_columns from ml.model_registry where task = 'upsell'",
+    )
     assert registry["model_version"].tolist() == ["upsell-v1"]
     model_features = json.loads(registry["feature_columns"].iloc[0])
     assert model_features == task_features["feature_name"].tolist()
@@ -135,22 +138,36 @@ def test_build_without_subscriptions_has_no_upsell_population(built, dbt, tmp_pa
             "enabled_sources": {"subscriptions": False, **OPTIONAL_OFF},
         },
     )
-    features = dbt.rows(warehouse, "select feature_name from ml.ml_task_features order by 1")
+    features = dbt.rows(
+        warehouse, "select feature_name from ml.ml_task_features where task = 'upsell' order by 1"
+    )
     assert [row[0] for row in features] == seed_features(dbt, warehouse, set())
     for table in (
         "marts.subscriptions",
         "marts.plan_changes",
         "intermediate.int_upsell_labels",
         "ml.upsell_training_set",
-        "ml.model_registry",
         "ml.upsell_scores",
         "audiences.campaign_suppressions",
         "audiences.campaign_audiences",
     ):
         assert dbt.scalar(warehouse, f"select count(*) from {table}") == 0, table
+    assert (
+        dbt.scalar(warehouse, "select count(*) from ml.model_registry where task = 'upsell'") == 0
+    )
+    # The value tasks need only the required sources: they train and score without the
+    # switched-off sources' features.
+    value = dbt.query(
+        warehouse, "select task, feature_columns from ml.model_registry where task <> 'upsell'"
+    )
+    assert sorted(value["task"]) == ["value_365d", "value_90d"]
+    for columns in value["feature_columns"]:
+        assert {"spend_3m", "total_spend"} <= set(json.loads(columns))
+        assert not {"plan_tier_rank", "sessions_count_30d"} & set(json.loads(columns))
+    assert dbt.scalar(warehouse, "select count(*) from ml.value_90d_scores") > 0
     # The rest of the warehouse is still built from the required sources.
     assert dbt.scalar(warehouse, "select count(*) from marts.customers") == dbt.scalar(
         built.warehouse, "select count(*) from marts.customers"
     )
     assert dbt.scalar(warehouse, "select count(*) from marts.customer_feature_snapshots") > 0
-    assert not (tmp_path / "models").exists()
+    assert not (tmp_path / "models" / "upsell").exists()

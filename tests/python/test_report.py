@@ -325,7 +325,7 @@ def _cells(html: str, section: str) -> list[list[str]]:
 
 @pytest.fixture(scope="module")
 def registry(built, dbt) -> dict:
-    """The built warehouse's up-sell registry row."""
+    """The built warehouse's one up-sell registry row."""
     frame = dbt.query(built.warehouse, "select * from ml.model_registry where task = 'upsell'")
     assert len(frame) == 1
     return frame.iloc[0].to_dict()
@@ -356,7 +356,7 @@ def _expected_charts(built, dbt, registry: dict, evaluation: dict) -> int:
 
 
 def test_report_end_to_end(built, dbt, registry, tmp_path) -> None:
-    summaries = write_reports(built.warehouse, tmp_path, truth_file=built.truth_file)
+    summaries = write_reports(built.warehouse, tmp_path, task="upsell", truth_file=built.truth_file)
     version = registry["model_version"]
     assert [summary.model_version for summary in summaries] == [version]
     path = tmp_path / f"{version}.html"
@@ -414,7 +414,9 @@ def test_report_end_to_end(built, dbt, registry, tmp_path) -> None:
     assert pooled[-1] == ("yes" if truth_roc_auc - model_roc_auc <= 0.02 else "NO")
 
     # Deterministic: the same inputs give the same page.
-    again = write_reports(built.warehouse, tmp_path / "again", truth_file=built.truth_file)
+    again = write_reports(
+        built.warehouse, tmp_path / "again", task="upsell", truth_file=built.truth_file
+    )
     assert again[0].path.read_text(encoding="utf-8") == html
 
 

@@ -20,7 +20,11 @@ TOLERANCE = 1e-5
 
 @pytest.fixture(scope="module")
 def registry(built, dbt) -> pd.DataFrame:
-    return dbt.query(built.warehouse, "select * from ml.model_registry").set_index("model_version")
+    """The up-sell task's registry rows (tests/python/test_value_tasks.py checks the value
+    tasks' regressors)."""
+    return dbt.query(
+        built.warehouse, "select * from ml.model_registry where task = 'upsell'"
+    ).set_index("model_version")
 
 
 def onnx_probabilities(onnx_path: Path, features: np.ndarray) -> np.ndarray:

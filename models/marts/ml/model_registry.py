@@ -3,9 +3,9 @@
 A fresh build trains every task that has no model yet; later builds reuse the registered
 model unless the `retrain` var asks for it (`dbt build --vars '{retrain: true}'` retrains
 every task, `{retrain: [churn]}` only the tasks listed). The var `train_tasks` (a list)
-limits training to the tasks it names; the others keep their models, or stay unscored. Which tasks exist, and where their
-labelled rows are, comes from ml_tasks (the declared var tasks), so a new task needs no
-change here.
+limits training to the tasks it names; the others keep their models, or stay unscored.
+Which tasks exist, and where their labelled rows are, comes from ml_tasks (the declared var
+tasks), so a new task needs no change here.
 """
 
 import json
@@ -55,6 +55,7 @@ def model(dbt, session):
                 feature_descriptions=dict(
                     zip(features["feature_name"], features["reason_template"], strict=True)
                 ),
+                label_window_days=int(declared.label_window_days),
             )
         )
     return new_registry_rows(

@@ -1,11 +1,22 @@
 {#- Population stability index (PSI) per task, model version in use and input feature, and
     for the score (feature_name '__score__', kind 'score'): the sum of the per-bin
-    contributions in feature_drift_bins, with the drift status the vars psi_warn and
-    psi_fail define. -#}
+    contributions in feature_drift_bins, with the drift status the task's psi_warn and
+    psi_fail define (var tasks; default the vars psi_warn and psi_fail). -#}
 with
 
 drift_bins as (
     select * from {{ ref('feature_drift_bins') }}
+),
+
+task_thresholds as (
+    {%- for task in var('tasks') %}
+    {%- set config = task_config(task) %}
+    select
+        '{{ task }}' as task,
+        cast({{ config.get('psi_warn', var('psi_warn')) }} as double) as psi_warn,
+        cast({{ config.get('psi_fail', var('psi_fail')) }} as double) as psi_fail
+    {{ 'union all' if not loop.last }}
+    {%- endfor %}
 ),
 
 stability_per_feature as (
@@ -49,12 +60,15 @@ with_status as (
         cast(stability_per_feature.expected_missing_share as double) as expected_missing_share,
         cast(stability_per_feature.actual_missing_share as double) as actual_missing_share,
         cast(stability_per_feature.psi as double) as psi,
+        task_thresholds.psi_warn,
+        task_thresholds.psi_fail,
         case
-            when stability_per_feature.psi >= {{ var('psi_fail') }} then 'fail'
-            when stability_per_feature.psi >= {{ var('psi_warn') }} then 'warn'
+            when stability_per_feature.psi >= task_thresholds.psi_fail then 'fail'
+            when stability_per_feature.psi >= task_thresholds.psi_warn then 'warn'
             else 'stable'
         end as drift_status
     from stability_per_feature
+    inner join task_thresholds on stability_per_feature.task = task_thresholds.task
 )
 
 select * from with_status

@@ -1,0 +1,2 @@
+{#- The value_365d task's population and label (see macros/customer_value_labels.sql). -#}
+{{ customer_value_labels('value_365d') }}

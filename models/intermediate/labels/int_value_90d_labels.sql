@@ -1,0 +1,2 @@
+{#- The value_90d task's population and label (see macros/customer_value_labels.sql). -#}
+{{ customer_value_labels('value_90d') }}
