@@ -227,9 +227,14 @@ def load_card(
             progress(f"{version}: comparing with the true probabilities in {task_truth}")
             try:
                 truth, column = read_truth(task_truth, task)
-                card.truth = truth_gap(card.predictions, truth, column)
             except TruthError as error:
-                raise ReportError(str(error)) from error
+                # A truth file of other tasks (demo truth exists for up-sell and acquisition).
+                card.notes["truth"] = str(error)
+            else:
+                try:
+                    card.truth = truth_gap(card.predictions, truth, column)
+                except TruthError as error:
+                    raise ReportError(str(error)) from error
 
     progress(f"{version}: reading drift and realised performance")
     card.drift = _monitoring(connection, "feature_drift", task, version)

@@ -62,14 +62,10 @@ class TruthGap:
 
 
 def truth_column(columns: Sequence[str], task: str) -> str:
-    """The truth file's probability column: true_<task>_probability, else the only
-    true_*_probability column."""
+    """The truth file's probability column for a task: true_<task>_probability."""
     wanted = f"true_{task}_probability"
     if wanted in columns:
         return wanted
-    candidates = [c for c in columns if c.startswith("true_") and c.endswith("_probability")]
-    if len(candidates) == 1:
-        return candidates[0]
     raise TruthError(f"the truth file has no {wanted} column (columns: {', '.join(columns)})")
 
 

@@ -12,7 +12,10 @@ from propensity.models import RegistryError, compare_versions, list_versions, pr
 from propensity.pipeline import DbtRunError
 
 SCORED_VERSIONS_SQL = "select distinct model_version from ml.upsell_scores"
-AUDIENCE_VERSIONS_SQL = "select distinct model_version from audiences.campaign_audiences"
+AUDIENCE_VERSIONS_SQL = (
+    "select distinct model_version from audiences.campaign_audiences "
+    "where campaign_id like 'upsell%'"
+)
 
 
 @pytest.fixture

@@ -134,7 +134,7 @@ def test_build_without_subscriptions_has_no_upsell_population(built, dbt, tmp_pa
         raw_dir=built.raw_dir,
         variables={
             "model_dir": str(tmp_path / "models"),
-            "train_tasks": ["upsell"],
+            "train_tasks": ["upsell", "value_90d", "value_365d"],
             "enabled_sources": {"subscriptions": False, **OPTIONAL_OFF},
         },
     )

@@ -20,11 +20,9 @@ TOLERANCE = 1e-5
 
 @pytest.fixture(scope="module")
 def registry(built, dbt) -> pd.DataFrame:
-    """The up-sell task's registry rows (tests/python/test_value_tasks.py checks the value
-    tasks' regressors)."""
-    return dbt.query(
-        built.warehouse, "select * from ml.model_registry where task = 'upsell'"
-    ).set_index("model_version")
+    """Every registered version (tests/python/test_value_tasks.py checks the value tasks'
+    regressors; the classification checks here pick their tasks' rows)."""
+    return dbt.query(built.warehouse, "select * from ml.model_registry").set_index("model_version")
 
 
 def onnx_probabilities(onnx_path: Path, features: np.ndarray) -> np.ndarray:
