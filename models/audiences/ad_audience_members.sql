@@ -6,11 +6,6 @@
     consent. -#}
 with
 
-snapshots as (
-    select * from {{ ref('int_snapshot_dates') }}
-    where is_as_of_snapshot
-),
-
 customer_profiles as (
     select * from {{ ref('lookalike_customer_profiles') }}
 ),
@@ -19,31 +14,17 @@ lookalike_prospects as (
     select * from {{ ref('lookalike_prospects') }}
 ),
 
-consents as (
-    select * from {{ ref('consents') }}
+opt_outs_in_force as (
+    select * from {{ ref('int_opt_outs_in_force') }}
 ),
 
 contacts as (
     select * from {{ ref('int_contacts_normalised') }}
 ),
 
-consent_in_force as (
-    select
-        consents.customer_id,
-        consents.consent_status,
-        row_number() over (
-            partition by consents.customer_id, consents.channel
-            order by consents.recorded_at desc, consents.consent_event_id desc
-        ) as recency_rank
-    from consents
-    cross join snapshots
-    where consents.recorded_at < cast(snapshots.as_of_date as timestamp)
-),
-
 opted_out_customers as (
     select distinct customer_id
-    from consent_in_force
-    where recency_rank = 1 and consent_status = 'opted_out'
+    from opt_outs_in_force
 ),
 
 members as (

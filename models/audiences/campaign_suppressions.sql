@@ -16,8 +16,8 @@ customers as (
     select * from {{ ref('customers') }}
 ),
 
-consents as (
-    select * from {{ ref('consents') }}
+opt_outs_in_force as (
+    select * from {{ ref('int_opt_outs_in_force') }}
 ),
 
 support_tickets as (
@@ -32,27 +32,12 @@ scores as (
     select * from {{ ref('audience_scores') }}
 ),
 
-consent_in_force as (
-    select
-        consents.customer_id,
-        consents.channel,
-        consents.consent_status,
-        row_number() over (
-            partition by consents.customer_id, consents.channel
-            order by consents.recorded_at desc, consents.consent_event_id desc
-        ) as recency_rank
-    from consents
-    cross join snapshots
-    where consents.recorded_at < cast(snapshots.as_of_date as timestamp)
-),
-
 customer_reasons as (
     select distinct
         customer_id,
         'opted_out' as suppression_reason,
         'opt-out in force on channel ' || channel as suppression_detail
-    from consent_in_force
-    where recency_rank = 1 and consent_status = 'opted_out'
+    from opt_outs_in_force
 
     union all
 
