@@ -23,6 +23,7 @@ from sklearn.linear_model import LogisticRegression
 from sklearn.metrics import average_precision_score, log_loss
 from sklearn.pipeline import Pipeline
 from sklearn.preprocessing import StandardScaler
+from sklearn.utils import Bunch
 
 from propensity.backtest import BacktestError, Fold, run_backtest
 from propensity.calibration import PlattCalibration, append_to_onnx, fit_platt
@@ -376,9 +377,7 @@ def permutation_importances(
     fold: Fold, model: Pipeline, frame: pd.DataFrame, config: TrainingConfig
 ) -> list[dict[str, object]]:
     """Permutation importance (drop in PR-AUC) on a seeded sample of the validation rows."""
-    rows = frame[frame[config.snapshot_column] == pd.Timestamp(fold.test_snapshot)]
-    if len(rows) > config.importance_rows:
-        rows = rows.sample(config.importance_rows, random_state=config.seed)
+    rows = importance_sample(fold, frame, config)
     labels = rows[config.label_column].astype(int).to_numpy()
     if labels.min() == labels.max():
         return []
@@ -390,6 +389,20 @@ def permutation_importances(
         n_repeats=config.importance_repeats,
         random_state=config.seed,
     )
+    return importance_table(result, config)
+
+
+def importance_sample(fold: Fold, frame: pd.DataFrame, config: TrainingConfig) -> pd.DataFrame:
+    """The validation rows permutation importance reads: a seeded sample of at most
+    importance_rows of the fold's test snapshot."""
+    rows = frame[frame[config.snapshot_column] == pd.Timestamp(fold.test_snapshot)]
+    if len(rows) > config.importance_rows:
+        rows = rows.sample(config.importance_rows, random_state=config.seed)
+    return rows
+
+
+def importance_table(result: Bunch, config: TrainingConfig) -> list[dict[str, object]]:
+    """A permutation-importance result as rows, most important first (ties: feature name)."""
     table = [
         {
             "feature": feature,

@@ -33,6 +33,8 @@ from propensity.train import (
     TrainingConfig,
     TrainingDataError,
     feature_matrix,
+    importance_sample,
+    importance_table,
     out_of_time_predictions,
 )
 
@@ -163,9 +165,7 @@ def regression_importances(
 ) -> list[dict[str, object]]:
     """Permutation importance (rise in mean Poisson deviance) on a seeded sample of the
     validation rows."""
-    rows = frame[frame[config.snapshot_column] == pd.Timestamp(fold.test_snapshot)]
-    if len(rows) > config.importance_rows:
-        rows = rows.sample(config.importance_rows, random_state=config.seed)
+    rows = importance_sample(fold, frame, config)
     actual = rows[config.label_column].astype(float).to_numpy()
     if not (actual > 0).any():
         return []
@@ -182,13 +182,4 @@ def regression_importances(
             n_repeats=config.importance_repeats,
             random_state=config.seed,
         )
-    table = [
-        {
-            "feature": feature,
-            "description": config.feature_descriptions.get(feature, feature),
-            "importance_mean": float(result.importances_mean[j]),
-            "importance_std": float(result.importances_std[j]),
-        }
-        for j, feature in enumerate(config.feature_columns)
-    ]
-    return sorted(table, key=lambda row: (-row["importance_mean"], row["feature"]))
+    return importance_table(result, config)
