@@ -604,6 +604,46 @@ def _write_parquet(table: pa.Table, path: Path) -> None:
 # --------------------------------------------------------------------------------------------
 # The chunk simulation
 # --------------------------------------------------------------------------------------------
+def _random_separator_timestamps(
+    rng: np.random.Generator, t: np.ndarray, offsets: np.ndarray, valid: np.ndarray | None
+) -> pa.Array:
+    """Timestamps as raw text, a random share written with 'T' between date and time."""
+    sep = rng.random(t.shape[0]) < TIMESTAMP_T_SEPARATOR_SHARE
+    return format_timestamps(t, offsets, sep, valid)
+
+
+def _truth_rows(
+    ids: np.ndarray,
+    keep: np.ndarray,
+    eligible: np.ndarray,
+    probability: np.ndarray,
+    label: np.ndarray,
+    snapshot_days: np.ndarray,
+    schema: pa.Schema,
+) -> tuple[pa.Table, int, int, float]:
+    """A truth table (id, snapshot, eligibility, true probability, label) of the kept
+    (entity x snapshot) cells, with the count, positives and probability sum of the eligible
+    cells whose window is known (every snapshot but the last)."""
+    months = label.shape[1] - 1
+    ei, ki = np.nonzero(keep)
+    known = ki < months
+    elig = eligible[ei, ki]
+    lab = label[ei, ki]
+    prob = probability[ei, ki]
+    table = pa.table(
+        [
+            pa.array(ids[ei]),
+            pa.array(snapshot_days[ki], pa.date32()),
+            pa.array(elig),
+            pa.array(prob, mask=~elig),
+            pa.array(lab, mask=~known),
+        ],
+        schema=schema,
+    )
+    ek = elig & known
+    return table, int(ek.sum()), int(lab[ek].sum()), float(prob[ek].sum())
+
+
 class _ChunkSimulator:
     """Simulates one chunk of customers over the whole window and writes its part files."""
 
@@ -926,28 +966,13 @@ class _ChunkSimulator:
         exists = self.signup[:, None] < snaps[None, :]
         keep = exists & ~self.is_test[:, None]
         keep[:, 0] = False  # snapshots start one month after the window start
-        ci, ki = np.nonzero(keep)
-        known = ki < months
-        elig = self.elig[ci, ki]
-        lab = label[ci, ki]
-        prob = self.prob[ci, ki]
-        table = pa.table(
-            [
-                pa.array(self.cust_id[ci]),
-                pa.array(self.tl.snapshot_days[ki], pa.date32()),
-                pa.array(elig),
-                pa.array(prob, mask=~elig),
-                pa.array(lab, mask=~known),
-            ],
-            schema=TRUTH_SCHEMA,
+        return _truth_rows(
+            self.cust_id, keep, self.elig, self.prob, label, self.tl.snapshot_days, TRUTH_SCHEMA
         )
-        ek = elig & known
-        return table, int(ek.sum()), int(lab[ek].sum()), float(prob[ek].sum())
 
     # ---- output ---------------------------------------------------------------------------
     def _ts(self, t: np.ndarray, offsets: np.ndarray, valid: np.ndarray | None = None) -> pa.Array:
-        sep = self.rng.random(t.shape[0]) < TIMESTAMP_T_SEPARATOR_SHARE
-        return format_timestamps(t, offsets, sep, valid)
+        return _random_separator_timestamps(self.rng, t, offsets, valid)
 
     def _ids(self, count: int) -> pa.Array:
         if count >= ID_STRIDE:
@@ -1503,28 +1528,19 @@ class _LeadSimulator:
         label[ci[early], prev[early]] = True  # after a short month, also counts for k - 1
         keep = self.created[:, None] < snaps[None, :]
         keep[:, 0] = False  # snapshots start one month after the window start
-        li, ki = np.nonzero(keep)
-        known = ki < months
-        elig = self.elig[li, ki]
-        lab = label[li, ki]
-        prob = self.prob[li, ki]
-        table = pa.table(
-            [
-                pa.array(self.lead_id[li]),
-                pa.array(self.tl.snapshot_days[ki], pa.date32()),
-                pa.array(elig),
-                pa.array(prob, mask=~elig),
-                pa.array(lab, mask=~known),
-            ],
-            schema=ACQUISITION_TRUTH_SCHEMA,
+        return _truth_rows(
+            self.lead_id,
+            keep,
+            self.elig,
+            self.prob,
+            label,
+            self.tl.snapshot_days,
+            ACQUISITION_TRUTH_SCHEMA,
         )
-        ek = elig & known
-        return table, int(ek.sum()), int(lab[ek].sum()), float(prob[ek].sum())
 
     # ---- output ---------------------------------------------------------------------------
     def _ts(self, t: np.ndarray, offsets: np.ndarray, valid: np.ndarray | None = None) -> pa.Array:
-        sep = self.rng.random(t.shape[0]) < TIMESTAMP_T_SEPARATOR_SHARE
-        return format_timestamps(t, offsets, sep, valid)
+        return _random_separator_timestamps(self.rng, t, offsets, valid)
 
     def _write_tables(self) -> dict[str, int]:
         counts: dict[str, int] = {}
