@@ -53,7 +53,7 @@ def run_demo(customers: int, seed: int, paths: DemoPaths | None = None) -> Expor
         f"\nexported {exported.rows:,} treatment customers of {exported.campaign_id} "
         f"({exported.control_rows_left_out:,} control customers held out) to {exported.path}"
     )
-    print("\nmodel reports, one per task: up-sell and predicted value (propensity report):")
+    print("\nmodel reports, one per task (propensity report):")
     for report in write_reports(
         paths.warehouse, paths.reports_dir, truth_file=summary.truth_path.parent, progress=print
     ):
