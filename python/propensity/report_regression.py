@@ -243,7 +243,8 @@ def _purge_text(evaluation: Mapping[str, Any]) -> str:
         "NOT purged: no snapshot's label window closed before the newest test snapshot, so "
         "the folds trained on every earlier snapshot, whose labels run into the test window "
         "and include the test customers' own later revenue. These figures are optimistic "
-        "(on value_90d the same overlap raised the normalised Gini from 0.53 to 0.59)."
+        "(measured on value_90d with 2,000 demo customers, the same overlap raised the "
+        "normalised Gini from 0.53 to 0.59)."
     )
 
 

@@ -38,12 +38,12 @@ from propensity.train import (
     out_of_time_predictions,
 )
 
-# Below this many training rows the whole regression fit runs on one OpenMP thread: scikit-learn
-# opens a parallel region per tree (and per boosting step), whose start-up costs more than the
-# work at this size, and far more when other processes share the cores. Measured for value_90d
-# on 2,000 customers (31,857 rows) on 2 busy cores: 143 s with the default threads, 13.5 s on
-# one. Larger training sets keep every core.
-SINGLE_THREAD_BELOW_ROWS = 100_000
+# Regression training runs on one OpenMP thread: scikit-learn opens a parallel region per
+# boosting step and per tree, and on cores that other processes share, waiting for every
+# thread costs far more than the work. Measured for value_90d on 2 busy cores: 143 s against
+# 13.5 s single-threaded on 2,000 customers (31,857 rows), and for the backtest 216 s against
+# 25 s on 20,000 customers (315,938 rows). A dedicated many-core machine may lose some speed.
+
 # The training rows' label window end (task_training_set keeps it): folds train only on rows
 # whose window closed by their test snapshot (propensity.backtest).
 WINDOW_END_COLUMN = "label_window_end_date"
@@ -65,10 +65,8 @@ def train_regression_task(
     """Backtest every regression candidate and the baseline rules, register the family with
     the lowest mean out-of-time Poisson deviance as fitted on every snapshot before the
     newest."""
-    if len(frame) < SINGLE_THREAD_BELOW_ROWS:
-        with threadpool_limits(limits=1, user_api="openmp"):
-            return _train_regression_task(frame, config, version_number)
-    return _train_regression_task(frame, config, version_number)
+    with threadpool_limits(limits=1, user_api="openmp"):
+        return _train_regression_task(frame, config, version_number)
 
 
 def _train_regression_task(
@@ -169,17 +167,12 @@ def regression_importances(
     actual = rows[config.label_column].astype(float).to_numpy()
     if not (actual > 0).any():
         return []
-    # Thousands of predictions on at most importance_rows rows: scikit-learn's tree predictor
-    # opens an OpenMP region per tree, whose start-up costs more than the work at this size
-    # (85 s against 5 s on one thread, measured on 2 busy cores), so these run on one thread
-    # whatever the size of the training set.
-    with threadpool_limits(limits=1, user_api="openmp"):
-        result = permutation_importance(
-            model,
-            feature_matrix(rows, config.feature_columns),
-            actual,
-            scoring="neg_mean_poisson_deviance",
-            n_repeats=config.importance_repeats,
-            random_state=config.seed,
-        )
+    result = permutation_importance(
+        model,
+        feature_matrix(rows, config.feature_columns),
+        actual,
+        scoring="neg_mean_poisson_deviance",
+        n_repeats=config.importance_repeats,
+        random_state=config.seed,
+    )
     return importance_table(result, config)
