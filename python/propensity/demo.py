@@ -73,7 +73,22 @@ def describe_generation(summary: GenerationSummary) -> str:
         f"planted mess, {summary.row_counts.get('lead_activities', 0):,} activities), "
         f"{summary.converted_leads:,} converted, monthly conversion rate of open leads "
         f"{summary.observed_conversion_rate:.2%} (acquisition truth in "
-        f"{summary.acquisition_truth_path})"
+        f"{summary.acquisition_truth_path})\n{describe_history(summary)}"
+    )
+
+
+def describe_history(summary: GenerationSummary) -> str:
+    """One line on the campaign history: exposures per campaign and group."""
+    campaigns = sorted({campaign for campaign, _ in summary.exposures})
+    if not campaigns:
+        return "campaign history: none"
+    arms = ", ".join(
+        f"{campaign} {summary.exposures.get((campaign, 'treatment'), 0):,}/"
+        f"{summary.exposures.get((campaign, 'control'), 0):,}"
+        for campaign in campaigns
+    )
+    return (
+        f"campaign history (treatment/control): {arms}; uplift truth in {summary.uplift_truth_path}"
     )
 
 

@@ -33,6 +33,8 @@ RAW_TABLES: dict[str, tuple[str, tuple[str, ...]]] = {
     "offers": ("offer_id", ("shown_at", "responded_at")),
     "consents": ("consent_event_id", ("recorded_at",)),
     "contract_exceptions": ("exception_id", ("starts_at", "ends_at")),
+    # Its timestamps (and planted copies of a key) are checked in test_campaign_history.
+    "campaign_exposures": ("campaign_exposure_id", ()),
 }
 
 
