@@ -12,6 +12,7 @@ OPTIONAL_OFF = {
     "consents": False,
     "contract_exceptions": False,
     "leads": False,
+    "experiments": False,
 }
 
 
@@ -85,6 +86,14 @@ def test_build_without_the_optional_event_sources(built, dbt, tmp_path):
         "select source_table, raw_rows, quarantined_rows from quarantine.data_quality_summary "
         "where source_table like 'lead%' order by 1",
     ) == [("lead_activities", 0, 0), ("leads", 0, 0)]
+    # Experiments off: no campaign history; the mart exists, empty, and nothing is counted.
+    assert dbt.scalar(warehouse, "select count(*) from marts.campaign_exposures") == 0
+    assert dbt.scalar(built.warehouse, "select count(*) from marts.campaign_exposures") > 1000
+    assert dbt.rows(
+        warehouse,
+        "select raw_rows, clean_rows, quarantined_rows from quarantine.data_quality_summary "
+        "where source_table = 'campaign_exposures'",
+    ) == [(0, 0, 0)]
     assert (
         dbt.scalar(warehouse, "select count(*) from ml.ml_task_features where task = 'acquisition'")
         == 0
