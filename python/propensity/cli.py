@@ -151,6 +151,27 @@ def build_parser() -> argparse.ArgumentParser:
 
     add_train_table(commands)
 
+    power = commands.add_parser(
+        "power",
+        help="sample size, power and minimum detectable effect of a campaign test",
+        description="Per-arm sample size of a two-sided two-proportion z-test (the read-outs' "
+        "test) for a baseline and a target conversion rate; with --per-arm also the power at "
+        "that size and the minimum detectable effect.",
+    )
+    power.add_argument("--baseline", type=float, required=True, help="control rate, e.g. 0.031")
+    power.add_argument("--target", type=float, required=True, help="treatment rate, e.g. 0.037")
+    power.add_argument("--alpha", type=float, default=0.05, help="two-sided level (0.05)")
+    power.add_argument("--power", type=float, default=0.8, help="power wanted (0.8)")
+    power.add_argument(
+        "--control-share", type=float, default=0.5, help="share of customers in control (0.5)"
+    )
+    power.add_argument(
+        "--per-arm",
+        type=int,
+        default=None,
+        help="customers in the larger arm (both arms at a 0.5 share): report power and MDE",
+    )
+
     demo = commands.add_parser("demo", help="generate, build and export the demo")
     demo.add_argument("--customers", type=int, default=20_000)
     demo.add_argument("--seed", type=int, default=42)
@@ -309,6 +330,18 @@ def main(argv: Sequence[str] | None = None) -> int:
                 progress=print,
             ):
                 print(describe_report(summary))
+        elif arguments.command == "power":
+            from propensity.power import describe_power, summarise_power
+
+            summary = summarise_power(
+                arguments.baseline,
+                arguments.target,
+                alpha=arguments.alpha,
+                power=arguments.power,
+                control_share=arguments.control_share,
+                per_arm=arguments.per_arm,
+            )
+            print(describe_power(summary))
         elif arguments.command in ("train-table", "score-table"):
             return run_table_command(arguments)
         elif arguments.command == "demo":
