@@ -1,9 +1,15 @@
-{#- Every past contact of a customer, one row per contact and channel: the offers shown
-    (offers.shown_at). The contact policy counts these against its caps and cool-downs. -#}
+{#- Every past contact of a customer, one row per contact: the offers shown
+    (offers.shown_at) and the campaign sends (campaign_exposures.sent_at; a control row or a
+    failed send is no contact). The contact policy counts these against its caps and
+    cool-downs. -#}
 with
 
 offers as (
     select * from {{ ref('offers') }}
+),
+
+campaign_exposures as (
+    select * from {{ ref('campaign_exposures') }}
 ),
 
 offer_contacts as (
@@ -19,6 +25,26 @@ offer_contacts as (
     from offers
 ),
 
+campaign_sends as (
+    select
+        'campaign_exposure:' || cast(campaign_exposure_id as varchar) as contact_id,
+        'campaign_exposure' as contact_source,
+        campaign_exposure_id as source_record_id,
+        customer_id,
+        channel,
+        sent_at as contacted_at,
+        campaign_id,
+        cast(null as varchar) as offer_type
+    from campaign_exposures
+    where sent_at is not null
+),
+
+unioned as (
+    select * from offer_contacts
+    union all
+    select * from campaign_sends
+),
+
 contacts as (
     select
         cast(contact_id as varchar) as contact_id,
@@ -29,7 +55,7 @@ contacts as (
         cast(contacted_at as timestamp) as contacted_at,
         cast(campaign_id as varchar) as campaign_id,
         cast(offer_type as varchar) as offer_type
-    from offer_contacts
+    from unioned
 )
 
 select * from contacts

@@ -31,7 +31,17 @@ def _blocked_channels(dbt, warehouse, as_of: pd.Timestamp, policy: pd.DataFrame)
     """Every (customer, channel) the contact policy blocks, with the first reason."""
     customers = dbt.query(warehouse, "select customer_id, email from marts.customers")
     offers = dbt.query(warehouse, "select customer_id, channel, shown_at from marts.offers")
-    contacts = offers.rename(columns={"shown_at": "contacted_at"})
+    sends = dbt.query(
+        warehouse,
+        "select customer_id, channel, sent_at from marts.campaign_exposures "
+        "where sent_at is not null",
+    )
+    contacts = pd.concat(
+        [
+            offers.rename(columns={"shown_at": "contacted_at"}),
+            sends.rename(columns={"sent_at": "contacted_at"}),
+        ]
+    )
     contacts = contacts[contacts["contacted_at"] < as_of].copy()
     contacts["days"] = (as_of.normalize() - contacts["contacted_at"].dt.normalize()).dt.days
     contacts = contacts.merge(policy, on="channel")
