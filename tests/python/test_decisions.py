@@ -286,3 +286,59 @@ def test_decision_history_survives_full_refresh_and_a_rebuilt_date_replaces_its_
     assert (current["built_at"] > first_built_at).all()
     assert len(earlier) == len(decisions)
     assert len(history) == 2 * len(decisions)
+
+
+def test_a_capped_rep_call_falls_back_to_the_next_best_candidate(built, dbt, tmp_path):
+    """A rep offer 10 days before the as-of date caps the rep channel (1 per 60 days) of a
+    customer whose chosen action was a rep call: the best eligible candidate on another
+    channel takes its place, logged as a fallback naming the capped campaign."""
+    warehouse = dbt.copy_warehouse(built.warehouse, tmp_path / "fallback.duckdb")
+    before = dbt.query(
+        warehouse,
+        "select chosen.customer_id, chosen.campaign_id as rep_campaign_id, "
+        "arg_min(runner_up.campaign_id, runner_up.candidate_rank) as runner_up_campaign_id "
+        "from decisions.decision_candidates as chosen "
+        "inner join decisions.decision_candidates as runner_up "
+        "on chosen.customer_id = runner_up.customer_id and runner_up.candidate_rank > 1 "
+        "and runner_up.action_channel != 'sales_rep' "
+        "where chosen.candidate_status = 'chosen' and chosen.action_channel = 'sales_rep' "
+        "group by all order by chosen.customer_id limit 1",
+    )
+    assert len(before) == 1
+    customer_id = int(before["customer_id"].iloc[0])
+    with duckdb.connect(str(warehouse)) as connection:
+        connection.execute(
+            "insert into intermediate.int_offers_validated select * replace ("
+            "(select max(offer_id) + 1 from intermediate.int_offers_validated) as offer_id, "
+            "? as customer_id, 'sales_rep' as channel, "
+            "(select cast(as_of_date as timestamp) from intermediate.int_snapshot_dates "
+            "where is_as_of_snapshot) - interval 10 day as shown_at, "
+            "cast(null as timestamp) as responded_at) "
+            "from intermediate.int_offers_validated where quarantine_reason is null limit 1",
+            [customer_id],
+        )
+    dbt.run(
+        ["run", "--select", "contact_history+"],
+        warehouse=warehouse,
+        raw_dir=built.raw_dir,
+        variables={"model_dir": str(built.model_dir)},
+    )
+    after = dbt.query(
+        warehouse,
+        "select * from decisions.next_best_actions where customer_id = ?",
+        [customer_id],
+    )
+    statuses = dict(
+        dbt.rows(
+            warehouse,
+            "select campaign_id, candidate_status from decisions.decision_candidates "
+            "where customer_id = ?",
+            [customer_id],
+        )
+    )
+    rep_campaign = before["rep_campaign_id"].iloc[0]
+    assert statuses[rep_campaign] == "capped"
+    assert after["campaign_id"].tolist() == [before["runner_up_campaign_id"].iloc[0]]
+    assert after["is_fallback"].tolist() == [True]
+    assert after["fallback_reason"].iloc[0].startswith(rep_campaign)
+    assert after["fallback_reason"].iloc[0].endswith("was capped")
