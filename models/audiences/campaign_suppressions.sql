@@ -1,15 +1,12 @@
 {#- The suppression log: every customer held out of a campaign's audience, one row per
-    reason. Suppressed customers never appear in campaign_audiences or in an export. -#}
+    reason. Suppressed customers never appear in campaign_audiences or in an export. The
+    customer-level exclusions (support, contract) are int_customer_exclusions_in_force,
+    shared with the decisioning layer's contact policy. -#}
 with
 
 campaigns as (
     select * from {{ ref('campaigns') }}
     where is_active
-),
-
-snapshots as (
-    select * from {{ ref('int_snapshot_dates') }}
-    where is_as_of_snapshot
 ),
 
 customers as (
@@ -20,12 +17,8 @@ opt_outs_in_force as (
     select * from {{ ref('int_opt_outs_in_force') }}
 ),
 
-support_tickets as (
-    select * from {{ ref('support_tickets') }}
-),
-
-contract_exceptions as (
-    select * from {{ ref('contract_exceptions') }}
+exclusions_in_force as (
+    select * from {{ ref('int_customer_exclusions_in_force') }}
 ),
 
 scores as (
@@ -41,49 +34,11 @@ customer_reasons as (
 
     union all
 
-    select distinct
-        support_tickets.customer_id,
-        'recent_support_contact' as suppression_reason,
-        'support ticket opened in the last {{ var("suppress_support_contact_days") }} days'
-            as suppression_detail
-    from support_tickets
-    cross join snapshots
-    where
-        support_tickets.opened_at < cast(snapshots.as_of_date as timestamp)
-        and support_tickets.opened_at >= cast(
-            {{ dbt.dateadd('day', -1 * var('suppress_support_contact_days'), 'snapshots.as_of_date') }}
-            as timestamp
-        )
-
-    union all
-
-    select distinct
-        support_tickets.customer_id,
-        'open_support_case' as suppression_reason,
-        'support ticket still open' as suppression_detail
-    from support_tickets
-    cross join snapshots
-    where
-        support_tickets.opened_at < cast(snapshots.as_of_date as timestamp)
-        and (
-            support_tickets.resolved_at is null
-            or support_tickets.resolved_at >= cast(snapshots.as_of_date as timestamp)
-        )
-
-    union all
-
-    select distinct
-        contract_exceptions.customer_id,
-        'contractual_exception' as suppression_reason,
-        contract_exceptions.exception_reason as suppression_detail
-    from contract_exceptions
-    cross join snapshots
-    where
-        contract_exceptions.starts_at < cast(snapshots.as_of_date as timestamp)
-        and (
-            contract_exceptions.ends_at is null
-            or contract_exceptions.ends_at >= cast(snapshots.as_of_date as timestamp)
-        )
+    select
+        customer_id,
+        exclusion_reason as suppression_reason,
+        exclusion_detail as suppression_detail
+    from exclusions_in_force
 ),
 
 campaign_candidates as (

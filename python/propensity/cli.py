@@ -100,8 +100,17 @@ def build_parser() -> argparse.ArgumentParser:
     build.add_argument("--raw-dir", type=Path, default=None, help="raw Parquet directory")
     build.add_argument("--retrain", action="store_true", help="train a new model version")
 
-    export = commands.add_parser("export", help="write a campaign audience for upload")
-    export.add_argument("--campaign", required=True)
+    export = commands.add_parser(
+        "export", help="write a campaign audience for upload, or the CRM next-best-actions"
+    )
+    what = export.add_mutually_exclusive_group(required=True)
+    what.add_argument("--campaign", help="one campaign's audience")
+    what.add_argument(
+        "--decisions",
+        action="store_true",
+        help="decisions.next_best_actions: one action per customer with owner team and due time",
+    )
+    export.add_argument("--channel", default=None, help="with --decisions: only this channel")
     export.add_argument("--format", choices=("csv", "parquet"), required=True)
     export.add_argument("--out", type=Path, required=True)
     export.add_argument("--warehouse", type=Path, default=DEFAULT_WAREHOUSE)
@@ -295,6 +304,18 @@ def main(argv: Sequence[str] | None = None) -> int:
             if arguments.retrain:
                 command += ["--vars", "{retrain: true}"]
             run_dbt(command, warehouse=arguments.warehouse, raw_dir=arguments.raw_dir)
+        elif arguments.command == "export" and arguments.channel and not arguments.decisions:
+            raise ValueError("--channel goes with --decisions, not with --campaign")
+        elif arguments.command == "export" and arguments.decisions:
+            from propensity.export import export_decisions
+
+            decisions = export_decisions(
+                arguments.warehouse, arguments.format, arguments.out, channel=arguments.channel
+            )
+            counts = ", ".join(
+                f"{name} {count:,}" for name, count in decisions.rows_per_channel.items()
+            )
+            print(f"wrote {decisions.rows:,} decisions to {decisions.path} ({counts or 'none'})")
         elif arguments.command == "export":
             from propensity.export import export_campaign
 

@@ -1,4 +1,4 @@
-"""Write a campaign's audience as the list a marketer uploads (CSV or Parquet)."""
+"""Write a campaign's audience, or the CRM's next-best-actions, as a file (CSV or Parquet)."""
 
 from __future__ import annotations
 
@@ -6,6 +6,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import duckdb
+import pyarrow as pa
 
 EXPORT_FORMATS = ("csv", "parquet")
 
@@ -50,6 +51,60 @@ order by audiences.audience_rank
 """
 
 
+DECISIONS_QUERY = """
+select
+    decisions.decision_id,
+    decisions.customer_id,
+    -- only the address of the channel used: the email for an email, the phone for a rep call
+    case when decisions.channel = 'email' then customers.email end as email,
+    case when decisions.channel = 'sales_rep' then customers.phone end as phone,
+    customers.first_name,
+    customers.last_name,
+    decisions.campaign_id,
+    decisions.task,
+    decisions.next_best_action,
+    decisions.channel,
+    decisions.band,
+    round(decisions.score, 6) as score,
+    round(decisions.expected_profit, 2) as expected_profit,
+    decisions.owner_team,
+    decisions.due_at,
+    decisions.send_date,
+    decisions.priority,
+    decisions.recommended_addon_category,
+    decisions.recommended_product_id,
+    decisions.recommended_product_name,
+    decisions.reason_1,
+    decisions.reason_2,
+    decisions.reason_3,
+    decisions.snapshot_date,
+    decisions.model_version,
+    decisions.next_best_action_rule,
+    decisions.policy_version
+from decisions.next_best_actions as decisions
+inner join marts.customers as customers
+    on decisions.customer_id = customers.customer_id
+inner join decisions.customer_contact_eligibility as eligibility
+    on
+        decisions.customer_id = eligibility.customer_id
+        and decisions.channel = eligibility.channel
+where
+    ($channel is null or decisions.channel = $channel)
+    -- Belt and braces: the decision already passed the policy; never an opted-out or
+    -- excluded channel, never a customer the campaign suppresses.
+    and not eligibility.is_opted_out
+    and not eligibility.is_excluded
+    and not exists (
+        select 1
+        from audiences.campaign_suppressions as suppressions
+        where
+            suppressions.campaign_id = decisions.campaign_id
+            and suppressions.customer_id = decisions.customer_id
+    )
+order by decisions.priority, decisions.due_at, decisions.expected_profit desc, decisions.customer_id
+"""
+
+
 class ExportError(ValueError):
     """The export cannot be written as asked."""
 
@@ -64,6 +119,27 @@ class ExportSummary:
     control_rows_left_out: int
 
 
+def _write(
+    connection: duckdb.DuckDBPyConnection, query: str, parameters: dict, file_format: str, out: Path
+) -> pa.Table:
+    """Run one export query once and write its rows to out; returns the rows written."""
+    rows = connection.sql(query, params=parameters).to_arrow_table()
+    out.parent.mkdir(parents=True, exist_ok=True)
+    if file_format == "csv":
+        connection.from_arrow(rows).write_csv(str(out), header=True)
+    else:
+        connection.from_arrow(rows).write_parquet(str(out))
+    return rows
+
+
+def _check_target(warehouse: Path, file_format: str) -> None:
+    """Raise ExportError for an unknown format or a missing warehouse."""
+    if file_format not in EXPORT_FORMATS:
+        raise ExportError(f"format must be one of {', '.join(EXPORT_FORMATS)}, not {file_format!r}")
+    if not warehouse.exists():
+        raise ExportError(f"no warehouse at {warehouse}: run `make demo` or `dbt build` first")
+
+
 def export_campaign(
     warehouse: Path,
     campaign_id: str,
@@ -73,10 +149,7 @@ def export_campaign(
     include_control: bool = False,
 ) -> ExportSummary:
     """Write one campaign's audience (treatment group unless include_control) to a file."""
-    if file_format not in EXPORT_FORMATS:
-        raise ExportError(f"format must be one of {', '.join(EXPORT_FORMATS)}, not {file_format!r}")
-    if not warehouse.exists():
-        raise ExportError(f"no warehouse at {warehouse}: run `make demo` or `dbt build` first")
+    _check_target(warehouse, file_format)
     with duckdb.connect(str(warehouse), read_only=True) as connection:
         campaigns = dict(
             connection.execute(
@@ -93,12 +166,7 @@ def export_campaign(
             raise ExportError(f"{problem}; active campaigns: {', '.join(active) or 'none'}")
         parameters = {"campaign_id": campaign_id, "include_control": include_control}
         # Run the query once; the file and the row count come from the same result.
-        audience = connection.sql(EXPORT_QUERY, params=parameters).to_arrow_table()
-        out.parent.mkdir(parents=True, exist_ok=True)
-        if file_format == "csv":
-            connection.from_arrow(audience).write_csv(str(out), header=True)
-        else:
-            connection.from_arrow(audience).write_parquet(str(out))
+        rows = _write(connection, EXPORT_QUERY, parameters, file_format, out).num_rows
         control = connection.execute(
             "select count(*) from audiences.campaign_audiences "
             "where campaign_id = $campaign_id and experiment_group = 'control'",
@@ -107,6 +175,42 @@ def export_campaign(
     return ExportSummary(
         campaign_id=campaign_id,
         path=out,
-        rows=audience.num_rows,
+        rows=rows,
         control_rows_left_out=0 if include_control else int(control[0]),
+    )
+
+
+@dataclass(frozen=True)
+class DecisionsExportSummary:
+    """What a decisions export wrote."""
+
+    path: Path
+    rows: int
+    rows_per_channel: dict[str, int]
+
+
+def export_decisions(
+    warehouse: Path, file_format: str, out: Path, *, channel: str | None = None
+) -> DecisionsExportSummary:
+    """Write next_best_actions (one channel's, or all) for the CRM, opted-out channels never."""
+    _check_target(warehouse, file_format)
+    with duckdb.connect(str(warehouse), read_only=True) as connection:
+        channels = [
+            row[0]
+            for row in connection.execute(
+                "select channel from config.contact_policy order by 1"
+            ).fetchall()
+        ]
+        if channel is not None and channel not in channels:
+            raise ExportError(
+                f"unknown channel {channel!r}; contact_policy channels: {', '.join(channels)}"
+            )
+        rows = _write(connection, DECISIONS_QUERY, {"channel": channel}, file_format, out)
+        per_channel = (
+            connection.from_arrow(rows).aggregate("channel, count(*)", "channel").order("channel")
+        ).fetchall()
+    return DecisionsExportSummary(
+        path=out,
+        rows=rows.num_rows,
+        rows_per_channel={str(name): int(count) for name, count in per_channel},
     )
