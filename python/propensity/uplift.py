@@ -295,3 +295,76 @@ def holdout_periods(periods: pd.Series, min_share: float = 0.15) -> np.ndarray:
     # How many of the newest periods it takes to reach the share (at most all but one).
     needed = int(np.searchsorted(counts.cumsum().to_numpy(), min_share * len(periods))) + 1
     return periods.isin(counts.index[: min(needed, len(counts) - 1)]).to_numpy()
+
+
+# --------------------------------------------------------------------------------------------
+# The persuadables audience
+# --------------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class CampaignEconomics:
+    """What a conversion is worth and what a contact costs."""
+
+    value: float  # revenue of one conversion
+    margin: float  # the share of that revenue that is profit (0..1)
+    cost: float  # cost of contacting one customer
+
+    def __post_init__(self) -> None:
+        """Refuse economics that cannot price a contact."""
+        if not self.value > 0 or not 0 < self.margin <= 1 or self.cost < 0:
+            raise UpliftDataError(
+                f"want value > 0, 0 < margin <= 1 and cost >= 0; got value {self.value}, "
+                f"margin {self.margin}, cost {self.cost}"
+            )
+
+
+@dataclass(frozen=True)
+class PersuadablesAudience:
+    """The customers worth contacting: their keys, uplift and expected incremental profit,
+    most profitable first, and what the audience is expected to earn."""
+
+    rows: pd.DataFrame
+    expected_incremental_profit: float
+    expected_incremental_conversions: float
+    candidates: int
+    negative_uplift: int
+
+    def summary(self) -> dict[str, float]:
+        """The audience in figures, for the registry and the report."""
+        return {
+            "audience_size": float(len(self.rows)),
+            "expected_incremental_profit": self.expected_incremental_profit,
+            "expected_incremental_conversions": self.expected_incremental_conversions,
+            "candidates": float(self.candidates),
+            "negative_uplift": float(self.negative_uplift),
+        }
+
+
+def persuadables_audience(
+    scores: pd.DataFrame,
+    economics: CampaignEconomics,
+    *,
+    key_columns: Sequence[str],
+    uplift_column: str = "score",
+) -> PersuadablesAudience:
+    """Customers with positive predicted uplift whose expected incremental margin
+    (uplift x value x margin) exceeds the contact cost, ordered by expected incremental profit
+    (uplift x value x margin - cost; ties by key). Customers with negative uplift (sleeping
+    dogs) never enter, whatever the cost."""
+    keys = list(key_columns)
+    uplift = scores[uplift_column].astype("float64")
+    profit = uplift * economics.value * economics.margin - economics.cost
+    audience = scores[keys].assign(uplift=uplift, expected_incremental_profit=profit)
+    audience = audience[(uplift > 0) & (profit > 0)]
+    audience = audience.sort_values(
+        ["expected_incremental_profit", *keys], ascending=[False] + [True] * len(keys)
+    ).reset_index(drop=True)
+    audience.insert(0, "audience_rank", np.arange(1, len(audience) + 1))
+    return PersuadablesAudience(
+        rows=audience,
+        expected_incremental_profit=float(audience["expected_incremental_profit"].sum()),
+        expected_incremental_conversions=float(audience["uplift"].sum()),
+        candidates=len(scores),
+        negative_uplift=int((uplift < 0).sum()),
+    )

@@ -23,10 +23,12 @@ from propensity.uplift import (
     RESPONSE,
     UPLIFT_FAMILIES,
     UPLIFT_OUTPUT,
+    CampaignEconomics,
     UpliftDataError,
     fit_learner,
     fit_uplift,
     holdout_periods,
+    persuadables_audience,
 )
 from propensity.uplift_metrics import qini_coefficient
 
@@ -261,3 +263,29 @@ def test_holdout_periods_and_bad_experiments() -> None:
             np.array([0, 0, 0, 1]),
             1,
         )
+
+
+def test_persuadables_audience_by_expected_incremental_profit() -> None:
+    scores = pd.DataFrame(
+        {
+            "customer_id": [1, 2, 3, 4, 5, 6],
+            "score": [0.10, -0.20, 0.01, 0.05, 0.05, 0.30],
+        }
+    )
+    economics = CampaignEconomics(value=200.0, margin=0.25, cost=2.0)
+    audience = persuadables_audience(scores, economics, key_columns=["customer_id"])
+    # uplift x 200 x 0.25 - 2: 3.0, -12.0, -1.5, 0.5, 0.5, 13.0 -> customers 6, 1, then 4 and 5
+    # (tied: by id); 3 does not pay for its contact, 2 is a sleeping dog.
+    assert audience.rows["customer_id"].tolist() == [6, 1, 4, 5]
+    np.testing.assert_allclose(audience.rows["expected_incremental_profit"], [13, 3, 0.5, 0.5])
+    assert audience.rows["audience_rank"].tolist() == [1, 2, 3, 4]
+    assert audience.expected_incremental_profit == pytest.approx(17.0)
+    assert audience.expected_incremental_conversions == pytest.approx(0.5)
+    assert audience.negative_uplift == 1 and audience.candidates == 6
+    # With free contacts every positive uplift is worth it, and never a negative one.
+    free = persuadables_audience(
+        scores, CampaignEconomics(200.0, 0.25, 0.0), key_columns=["customer_id"]
+    )
+    assert sorted(free.rows["customer_id"]) == [1, 3, 4, 5, 6]
+    with pytest.raises(UpliftDataError, match="margin"):
+        CampaignEconomics(value=10.0, margin=1.5, cost=1.0)
