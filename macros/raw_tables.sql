@@ -15,5 +15,6 @@
         ('contract_exceptions', 'exception_id'),
         ('leads', 'lead_id'),
         ('lead_activities', 'lead_activity_id'),
+        ('campaign_exposures', 'campaign_exposure_id'),
     ]) }}
 {%- endmacro %}

@@ -11,5 +11,6 @@
         'contract_exceptions': 'contract_exceptions',
         'leads': 'leads',
         'lead_activities': 'leads',
+        'campaign_exposures': 'experiments',
     }) -}}
 {%- endmacro %}

@@ -78,16 +78,19 @@ def export_campaign(
     if not warehouse.exists():
         raise ExportError(f"no warehouse at {warehouse}: run `make demo` or `dbt build` first")
     with duckdb.connect(str(warehouse), read_only=True) as connection:
-        campaigns = [
-            row[0]
-            for row in connection.execute(
-                "select distinct campaign_id from config.campaigns order by 1"
+        campaigns = dict(
+            connection.execute(
+                "select campaign_id, bool_or(is_active) from config.campaigns group by 1 order by 1"
             ).fetchall()
-        ]
-        if campaign_id not in campaigns:
-            raise ExportError(
-                f"unknown campaign {campaign_id!r}; campaigns: {', '.join(campaigns) or 'none'}"
+        )
+        active = [campaign for campaign, is_active in campaigns.items() if is_active]
+        if not campaigns.get(campaign_id):
+            problem = (
+                f"campaign {campaign_id!r} is not active (a past campaign: no audience to export)"
+                if campaign_id in campaigns
+                else f"unknown campaign {campaign_id!r}"
             )
+            raise ExportError(f"{problem}; active campaigns: {', '.join(active) or 'none'}")
         parameters = {"campaign_id": campaign_id, "include_control": include_control}
         # Run the query once; the file and the row count come from the same result.
         audience = connection.sql(EXPORT_QUERY, params=parameters).to_arrow_table()

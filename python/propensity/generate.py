@@ -2,8 +2,9 @@
 
 The generator simulates customers month by month (in UTC) from hidden per-customer traits and
 writes one directory of parquet parts per source table, plus a truth file with the true up-sell
-probability of every eligible customer at every monthly snapshot and one with the true
-probability of every open lead converting within 30 days.
+probability of every eligible customer at every monthly snapshot, one with the true
+probability of every open lead converting within 30 days and one with the true outcome
+probabilities, with and without contact, of every exposure of three past campaigns.
 
 Notes for readers of the output:
 
@@ -24,6 +25,30 @@ Notes for readers of the output:
   [s, min(s + 30 days, next month start)) and ends the lead's activity. The acquisition truth
   (``acquisition_truth.parquet``) labels a conversion in [s, s + 30 days) from the written
   ``leads.converted_at`` (a planted converted_at before created_at is an open lead there).
+* Campaign history (``campaign_exposures``, ``HISTORICAL_CAMPAIGNS``): the snapshot 9 months
+  before the end, ``upsell_upgrade_pilot`` assigns a random 60% of the up-sell eligible, half
+  to treatment; 7 months before, ``retention_save_test`` the active subscribers above the
+  median true cancellation hazard, half to treatment; 5 months before,
+  ``upsell_upgrade_rollout`` a random 50% of the eligible, 80% to treatment. Assignment, each
+  customer's hidden uplift type (persuadable, sure_thing, lost_cause, sleeping_dog) and its
+  effect come from their own random stream (SeedSequence(seed, spawn_key=(3, chunk))). In a
+  campaign month a treated customer's up-sell probability (or cancellation hazard) gets the
+  effect before the month's usual draw, so only treated customers' outcomes change that month.
+  Changed outcomes change what is simulated after it (a plan, a subscription), so the random
+  details of later rows, and of the tables written after the month loop, differ from a run
+  with ``campaign_history=False``, which writes exactly what the generator wrote before.
+* A treatment row is sent (``sent_at``) only to customers whose email consent holds at the
+  assignment; the others keep a null ``sent_at`` and no effect (read-outs are intention to
+  treat). ``uplift_truth.parquet`` holds, per real exposure, ``p_control`` and
+  ``p_treatment``: the true probability of the read-out outcome in [snapshot, snapshot + 30
+  days) without and with the campaign (equal for a customer the email could not reach).
+  Upgrade: the month's up-sell probability; churn: the cancellation hazard times the chance
+  of not upgrading that month and of the cancellation instant falling inside 30 days. In a
+  month shorter than 30 days (February) the window also catches the next month's first days,
+  untouched by the campaign: the same small addition for both groups. ``upsell_truth``'s
+  probability is the one used, the treated customers' adjusted one.
+* Planted exposure mess: exact copies of rows (same key) and rows of unknown customers, some
+  of them a control row with a sent_at, a send before the assignment or an unknown group.
 * ``generate`` deletes stale ``part-*.parquet`` files in the table directories it writes.
 """
 
@@ -138,6 +163,52 @@ NULL_JOB_ROLE_RATE = 0.15
 CONVERTED_BEFORE_CREATED_RATE = 0.002  # converted_at earlier than created_at (open leads)
 ORPHAN_LEAD_ACTIVITY_RATE = 0.002  # lead_activities rows for leads that do not exist
 NULL_LEAD_ACTIVITY_LEAD_RATE = 0.001  # lead_activities rows with a null lead_id
+
+
+# --------------------------------------------------------------------------------------------
+# Campaign history: past campaigns with random control groups and a planted uplift. Who is
+# assigned, each customer's uplift type and the effects come from their own random stream per
+# chunk (SeedSequence(seed, spawn_key=(3, chunk))); the main stream's draws up to the first
+# campaign month are the same as without history (generate(..., campaign_history=False)).
+# --------------------------------------------------------------------------------------------
+@dataclass(frozen=True)
+class HistoricalCampaign:
+    """A past campaign of the demo history (a row of seeds/campaigns.csv with is_active false)."""
+
+    campaign_id: str
+    months_before_end: int  # its snapshot: this many month starts before end_date
+    outcome: str  # "upgrade" (population: up-sell eligible) or "churn" (riskier active half)
+    population_share: float  # share of the population assigned to either group
+    treatment_share: float  # share of the assigned put in the treatment group
+    channel: str = "email"
+
+
+HISTORICAL_CAMPAIGNS: tuple[HistoricalCampaign, ...] = (
+    HistoricalCampaign("upsell_upgrade_pilot", 9, "upgrade", 0.6, 0.5),
+    HistoricalCampaign("retention_save_test", 7, "churn", 1.0, 0.5),
+    HistoricalCampaign("upsell_upgrade_rollout", 5, "upgrade", 0.5, 0.8),
+)
+UPLIFT_TYPES = ("persuadable", "sure_thing", "lost_cause", "sleeping_dog")
+# Uplift types come from hidden traits (plus noise) that observable behaviour reflects:
+# sleeping dogs are high-friction customers (support tickets and escalations) whom a contact
+# annoys; sure things are growing, engaged ones (the up-sell drivers); of the rest,
+# persuadables are engaged and price-sensitive (sessions, email clicks, discounts: they answer
+# an offer) and lost causes the others. Each score is a standard normal; a type takes the
+# customers above its threshold among those left (about 13/17/29/41% of the up-sell
+# campaigns' audiences are sleeping dogs, sure things, persuadables and lost causes).
+SLEEPING_DOG_THRESHOLD = 1.04  # top ~15% by friction
+SURE_THING_THRESHOLD = 0.7  # top ~24% by (need growth, engagement), of the rest
+PERSUADABLE_THRESHOLD = 0.1  # top ~46% by (engagement, price sensitivity), of the rest
+PERSUADABLE_UPGRADE_EFFECT = (0.06, 0.12)  # + this many points of upgrade probability
+SLEEPING_DOG_UPGRADE_FACTOR = 0.4  # contact multiplies their upgrade probability by this
+PERSUADABLE_CANCEL_FACTOR = 0.1  # contact multiplies their cancellation hazard by this
+SLEEPING_DOG_CANCEL_EFFECT = 0.004  # + this many points of cancellation hazard
+READOUT_WINDOW_SECONDS = 30 * DAY  # every historical campaign is read out over 30 days
+ASSIGNMENT_DELAY_SECONDS = 2 * 3600  # the audience is fixed in the first hours of the snapshot
+SEND_DELAY_SECONDS = (600, 8 * 3600)  # the email goes out this long after the assignment
+DUPLICATE_EXPOSURE_RATE = 0.002  # planted: exact copies of exposure rows (same key)
+BAD_EXPOSURE_RATE = 0.001  # planted, each: rows for unknown customers (valid, control with a
+# sent_at, sent before assigned, unknown group)
 
 LEAD_SOURCES = ("organic", "paid_search", "webinar", "referral", "partner", "social")
 LEAD_SOURCE_WEIGHTS = (0.30, 0.22, 0.12, 0.10, 0.08, 0.18)
@@ -326,6 +397,11 @@ SCHEMAS: dict[str, pa.Schema] = {
         [("lead_activity_id", _I64), ("lead_id", _I64), ("activity_at", _STR),
          ("activity_type", _STR)]
     ),
+    "campaign_exposures": pa.schema(
+        [("campaign_exposure_id", _I64), ("campaign_id", _STR), ("customer_id", _I64),
+         ("experiment_group", _STR), ("assigned_at", _STR), ("sent_at", _STR),
+         ("channel", _STR)]
+    ),
 }  # fmt: skip
 TABLES: tuple[str, ...] = tuple(SCHEMAS)
 TRUTH_SCHEMA = pa.schema(
@@ -348,6 +424,18 @@ ACQUISITION_TRUTH_SCHEMA = pa.schema(
     ]
 )
 ACQUISITION_TRUTH_FILE = "acquisition_truth.parquet"
+UPLIFT_TRUTH_SCHEMA = pa.schema(
+    [
+        ("campaign_id", _STR),
+        ("customer_id", _I64),
+        ("experiment_group", _STR),
+        ("p_control", _F64),
+        ("p_treatment", _F64),
+        ("true_uplift", _F64),
+        ("uplift_type", _STR),
+    ]
+)
+UPLIFT_TRUTH_FILE = "uplift_truth.parquet"
 PARQUET_COMPRESSION = "zstd"
 
 
@@ -374,6 +462,8 @@ class GenerationSummary:
     eligible_lead_snapshots: int  # open leads at a snapshot, with a known outcome
     observed_conversion_rate: float  # share of those that converted within 30 days
     mean_true_acquisition_probability: float  # mean truth probability over the same rows
+    uplift_truth_path: Path
+    exposures: dict[tuple[str, str], int]  # real exposures per (campaign_id, experiment_group)
 
 
 @dataclass(frozen=True)
@@ -394,6 +484,7 @@ class _ChunkTask:
     timeline: _Timeline
     out_dir: Path
     list_price: np.ndarray
+    campaign_history: bool = True
 
 
 @dataclass
@@ -404,6 +495,7 @@ class _ChunkResult:
     upgraded_known: int
     probability_sum: float
     leads: _LeadResult
+    uplift_truth: pa.Table
 
 
 @dataclass
@@ -644,6 +736,191 @@ def _truth_rows(
     return table, int(ek.sum()), int(lab[ek].sum()), float(prob[ek].sum())
 
 
+class _CampaignHistory:
+    """One chunk's campaign history: uplift types, random assignments and the effects on the
+    month's up-sell probability or cancellation hazard, the exposure rows and their truth.
+    Every draw comes from its own stream, so the main stream sees only changed outcomes."""
+
+    GROUPS = ("treatment", "control", "holdout")  # holdout: a planted unknown group
+
+    def __init__(self, sim: _ChunkSimulator, enabled: bool) -> None:
+        self.sim = sim
+        self.rng = np.random.default_rng(
+            np.random.SeedSequence(sim.task.seed, spawn_key=(3, sim.task.chunk_index))
+        )
+        self.campaigns = {
+            sim.months - campaign.months_before_end: (index, campaign)
+            for index, campaign in enumerate(HISTORICAL_CAMPAIGNS)
+            if enabled and sim.months - campaign.months_before_end >= 1
+        }
+        rng, n = self.rng, sim.n
+        noise = rng.standard_normal((3, n))
+        dog = (sim.friction + 0.5 * noise[0]) / np.sqrt(1.25)
+        sure = (sim.growth + 0.5 * sim.eng + 0.5 * noise[1]) / np.sqrt(1.5)
+        keen = (0.7 * sim.eng + 0.7 * sim.price_sens + 0.5 * noise[2]) / np.sqrt(1.23)
+        self.uplift_type = np.select(
+            [
+                dog > SLEEPING_DOG_THRESHOLD,
+                sure > SURE_THING_THRESHOLD,
+                keen > PERSUADABLE_THRESHOLD,
+            ],
+            [3, 1, 0],
+            2,
+        )
+        low, high = PERSUADABLE_UPGRADE_EFFECT
+        self.persuasion = low + (high - low) * rng.random(n)
+        self.rows, self.truth_rows = _Cols(), _Cols()
+
+    def _assign(
+        self, index: int, campaign: HistoricalCampaign, s: int, population: np.ndarray
+    ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """Draw the assigned customers and their groups; return them, the treatment mask and
+        whether each could be reached (email consent when the audience was fixed)."""
+        rng = self.rng
+        candidates = np.flatnonzero(population)
+        idx = candidates[rng.random(candidates.shape[0]) < campaign.population_share]
+        treated = rng.random(idx.shape[0]) < campaign.treatment_share
+        assigned = s + rng.integers(0, ASSIGNMENT_DELAY_SECONDS, idx.shape[0])
+        reached = (
+            self.sim._email_allowed(idx, assigned)
+            if campaign.channel == "email"
+            else np.ones(idx.shape[0], bool)
+        )
+        sent = np.where(
+            treated & reached, assigned + rng.integers(*SEND_DELAY_SECONDS, idx.shape[0]), _INF
+        )
+        self.rows.add(
+            c=idx, camp=np.full(idx.shape[0], index), grp=(~treated).astype(np.int64),
+            at=assigned, sent=sent,
+        )  # fmt: skip
+        return idx, treated, reached
+
+    def _record(
+        self, index: int, idx: np.ndarray, treated: np.ndarray, p_control: np.ndarray,
+        p_treatment: np.ndarray,
+    ) -> None:  # fmt: skip
+        self.truth_rows.add(
+            c=idx, camp=np.full(idx.shape[0], index), grp=(~treated).astype(np.int64),
+            p_control=p_control, p_treatment=p_treatment, kind=self.uplift_type[idx],
+        )  # fmt: skip
+
+    def upgrade_probability(self, m: int, s: int, elig: np.ndarray, prob: np.ndarray) -> np.ndarray:
+        """The month's true up-sell probability, with the treated customers' effect added in
+        the month of an upgrade campaign."""
+        index, campaign = self.campaigns.get(m, (None, None))
+        if campaign is None or campaign.outcome != "upgrade":
+            return prob
+        idx, treated, reached = self._assign(index, campaign, s, elig & ~self.sim.is_test)
+        kind, p = self.uplift_type[idx], prob[idx]
+        effect = np.select(
+            [kind == 0, kind == 3],
+            [self.persuasion[idx], (SLEEPING_DOG_UPGRADE_FACTOR - 1) * p],
+            0.0,
+        )
+        p_treatment = np.where(reached, np.clip(p + effect, 0.0, 1.0), p)
+        self._record(index, idx, treated, p, p_treatment)
+        adjusted = prob.copy()
+        adjusted[idx[treated]] = p_treatment[treated]
+        return adjusted
+
+    def cancel_hazard(
+        self, m: int, span: tuple[int, int], active: np.ndarray, up_prob: np.ndarray,
+        hazard: np.ndarray,
+    ) -> np.ndarray:  # fmt: skip
+        """The month's cancellation hazard, with the treated customers' effect in the month of
+        a churn campaign (population: active subscribers above the median hazard)."""
+        index, campaign = self.campaigns.get(m, (None, None))
+        if campaign is None or campaign.outcome != "churn":
+            return hazard
+        s, s_next = span
+        population = active & ~self.sim.is_test
+        if population.any():
+            population &= hazard > np.median(hazard[population])
+        idx, treated, reached = self._assign(index, campaign, s, population)
+        kind, h = self.uplift_type[idx], hazard[idx]
+        h_treatment = np.select(
+            [kind == 0, kind == 3],
+            [PERSUADABLE_CANCEL_FACTOR * h, h + SLEEPING_DOG_CANCEL_EFFECT],
+            h,
+        )
+        h_treatment = np.where(reached, np.clip(h_treatment, 0.0, 1.0), h)
+        # A cancellation needs no upgrade this month and lands at s + [1, s_next - s) seconds:
+        # the share of those instants inside the read-out window [s, s + 30 days).
+        stay = 1.0 - up_prob[idx]
+        inside = min(READOUT_WINDOW_SECONDS - 1, s_next - s - 1) / (s_next - s - 1)
+        self._record(index, idx, treated, stay * h * inside, stay * h_treatment * inside)
+        adjusted = hazard.copy()
+        adjusted[idx[treated]] = h_treatment[treated]
+        return adjusted
+
+    def table(self) -> pa.Table:
+        """The raw campaign_exposures rows, with planted mess from this stream."""
+        rng, sim, rows = self.rng, self.sim, self.rows
+        c, camp, grp = rows.get("c"), rows.get("camp"), rows.get("grp")
+        at, sent = rows.get("at"), rows.get("sent")
+        k = c.shape[0]
+        ids = sim.base_id + 1 + np.arange(k, dtype=np.int64)
+        cust = sim.cust_id[c]
+        offsets = sim.offset[c]
+        # planted: exact copies (same key), and rows of unknown customers that are otherwise
+        # valid, a control row with a sent_at, a send before the assignment, an unknown group
+        dup = rng.integers(0, max(k, 1), _planted_count(rng, k, DUPLICATE_EXPOSURE_RATE))
+        bad = [
+            rng.integers(0, max(k, 1), _planted_count(rng, k, BAD_EXPOSURE_RATE)) for _ in range(4)
+        ]
+        src = np.concatenate([dup, *bad])
+        n_bad = sum(b.shape[0] for b in bad)
+        kind = np.repeat(np.arange(4), [b.shape[0] for b in bad])
+        b_src = src[dup.shape[0] :]
+        total = sim.task.total_customers
+        b_grp = np.select([kind == 1, kind == 2, kind == 3], [1, 0, 2], grp[b_src])
+        b_at = at[b_src]
+        b_sent = np.select(
+            [kind == 1, kind == 2],
+            [b_at + 3600, b_at - 3600],
+            np.where(b_grp == 0, b_at + 900, _INF),
+        )
+        ids = np.concatenate([ids, ids[dup], sim.base_id + k + 1 + np.arange(n_bad)])
+        cust = np.concatenate(
+            [cust, cust[dup], total + 1 + rng.integers(0, max(total, 1000), n_bad)]
+        )
+        camp = np.concatenate([camp, camp[src]])
+        grp = np.concatenate([grp, grp[dup], b_grp])
+        at = np.concatenate([at, at[dup], b_at])
+        sent = np.concatenate([sent, sent[dup], b_sent])
+        offsets = np.concatenate([offsets, offsets[src]])
+        channels = tuple(campaign.channel for campaign in HISTORICAL_CAMPAIGNS)
+        return pa.table(
+            {
+                "campaign_exposure_id": pa.array(ids),
+                "campaign_id": _labels(tuple(c.campaign_id for c in HISTORICAL_CAMPAIGNS), camp),
+                "customer_id": pa.array(cust),
+                "experiment_group": _labels(self.GROUPS, grp),
+                "assigned_at": _random_separator_timestamps(rng, at, offsets, None),
+                "sent_at": _random_separator_timestamps(rng, sent, offsets, sent < _INF),
+                "channel": _labels(channels, camp),
+            }
+        )
+
+    def truth(self) -> pa.Table:
+        """One row per real exposure: the true outcome probability without and with contact."""
+        t = self.truth_rows
+        p_control = t.get("p_control", np.float64)
+        p_treatment = t.get("p_treatment", np.float64)
+        return pa.table(
+            [
+                _labels(tuple(c.campaign_id for c in HISTORICAL_CAMPAIGNS), t.get("camp")),
+                pa.array(self.sim.cust_id[t.get("c")]),
+                _labels(self.GROUPS, t.get("grp")),
+                pa.array(p_control),
+                pa.array(p_treatment),
+                pa.array(p_treatment - p_control),
+                _labels(UPLIFT_TYPES, t.get("kind")),
+            ],
+            schema=UPLIFT_TRUTH_SCHEMA,
+        )
+
+
 class _ChunkSimulator:
     """Simulates one chunk of customers over the whole window and writes its part files."""
 
@@ -762,6 +1039,7 @@ class _ChunkSimulator:
     def run(self) -> _ChunkResult:
         """Simulate all months and write this chunk's parquet parts; return counts and truth."""
         self._init_customers()
+        self.history = _CampaignHistory(self, self.task.campaign_history)
         rng, n, tl, months = self.rng, self.n, self.tl, self.months
         self.value = np.zeros((n, months))
         self.buffers: list[dict[str, np.ndarray]] = []
@@ -773,6 +1051,7 @@ class _ChunkSimulator:
         for m in range(months):
             s, s_next = int(tl.snaps[m]), int(tl.snaps[m + 1])
             elig, prob = self._snapshot(m)
+            prob = self.history.upgrade_probability(m, s, elig, prob)
             self.elig[:, m], self.prob[:, m] = elig, np.where(elig, prob, np.nan)
 
             # up-sell: upgrade at a uniform instant in [s, min(s + 30 days, next snapshot))
@@ -794,6 +1073,9 @@ class _ChunkSimulator:
                 -4.6 + 0.6 * self.friction - 0.5 * self.eng + 0.3 * self.price_sens
                 - 0.4 * self.growth
             )  # fmt: skip
+            hazard = self.history.cancel_hazard(
+                m, (s, s_next), active, np.where(elig, prob, 0.0), hazard
+            )
             cancel = active & ~up & (rng.random(n) < hazard)
             ci = np.flatnonzero(cancel)
             self.cancel_at[ci] = s + rng.integers(1, s_next - s, ci.shape[0])
@@ -816,7 +1098,7 @@ class _ChunkSimulator:
         # Leads last, from their own random stream: nothing above depends on them.
         leads = _LeadSimulator(self.task).run()
         counts.update(leads.row_counts)
-        return _ChunkResult(counts, truth, known, upgraded, psum, leads)
+        return _ChunkResult(counts, truth, known, upgraded, psum, leads, self.history.truth())
 
     def _month_activity(self, m: int, s: int, s_next: int, elig: np.ndarray) -> None:
         rng, n = self.rng, self.n
@@ -999,6 +1281,7 @@ class _ChunkSimulator:
             "offers": self._offers_table,
             "consents": self._consents_table,
             "contract_exceptions": self._exceptions_table,
+            "campaign_exposures": self.history.table,
         }
         counts: dict[str, int] = {}
         for name, build in builders.items():
@@ -1742,7 +2025,7 @@ def _run_chunk(task: _ChunkTask) -> _ChunkResult:
 
 def _tasks(
     out_dir: Path, customers: int, seed: int, timeline: _Timeline, chunk_size: int,
-    list_price: np.ndarray,
+    list_price: np.ndarray, campaign_history: bool,
 ) -> Iterator[_ChunkTask]:  # fmt: skip
     for ci, first in enumerate(range(0, customers, chunk_size)):
         yield _ChunkTask(
@@ -1754,6 +2037,7 @@ def _tasks(
             timeline=timeline,
             out_dir=out_dir,
             list_price=list_price,
+            campaign_history=campaign_history,
         )
 
 
@@ -1766,9 +2050,11 @@ def generate(
     truth_dir: Path | None = None,
     chunk_size: int = CHUNK_CUSTOMERS,
     workers: int | None = None,
+    campaign_history: bool = True,
 ) -> GenerationSummary:
-    """Write the demo source tables under out_dir and the up-sell and acquisition truth files
-    under truth_dir."""
+    """Write the demo source tables under out_dir and the up-sell, acquisition and uplift
+    truth files under truth_dir (campaign_history=False: no campaigns, an empty
+    campaign_exposures table)."""
     if customers < 1:
         raise ValueError("customers must be positive")
     if seed < 0:
@@ -1784,7 +2070,9 @@ def generate(
     products, list_price = _products(seed)
     _write_parquet(products, out_dir / "products" / "part-00000.parquet")
 
-    tasks = list(_tasks(out_dir, customers, seed, timeline, chunk_size, list_price))
+    tasks = list(
+        _tasks(out_dir, customers, seed, timeline, chunk_size, list_price, campaign_history)
+    )
     n_workers = min(len(tasks), workers if workers is not None else min(2, os.cpu_count() or 1))
     counts = dict.fromkeys(TABLES, 0)
     counts["products"] = products.num_rows
@@ -1794,11 +2082,16 @@ def generate(
     lead_psum = 0.0
     truth_path = truth_dir / TRUTH_FILE
     acquisition_truth_path = truth_dir / ACQUISITION_TRUTH_FILE
+    uplift_truth_path = truth_dir / UPLIFT_TRUTH_FILE
+    exposures: dict[tuple[str, str], int] = {}
     with (
         pq.ParquetWriter(truth_path, TRUTH_SCHEMA, compression=PARQUET_COMPRESSION) as writer,
         pq.ParquetWriter(
             acquisition_truth_path, ACQUISITION_TRUTH_SCHEMA, compression=PARQUET_COMPRESSION
         ) as acquisition_writer,
+        pq.ParquetWriter(
+            uplift_truth_path, UPLIFT_TRUTH_SCHEMA, compression=PARQUET_COMPRESSION
+        ) as uplift_writer,
     ):
         if n_workers <= 1:
             results: Iterator[_ChunkResult] = map(_run_chunk, tasks)
@@ -1821,6 +2114,14 @@ def generate(
                 lead_known += res.leads.eligible_known
                 lead_converted += res.leads.converted_known
                 lead_psum += res.leads.probability_sum
+                uplift_writer.write_table(res.uplift_truth)
+                for row in (
+                    res.uplift_truth.group_by(["campaign_id", "experiment_group"])
+                    .aggregate([([], "count_all")])
+                    .to_pylist()
+                ):
+                    key = (row["campaign_id"], row["experiment_group"])
+                    exposures[key] = exposures.get(key, 0) + row["count_all"]
         finally:
             if executor is not None:
                 executor.shutdown()
@@ -1843,4 +2144,6 @@ def generate(
         eligible_lead_snapshots=lead_known,
         observed_conversion_rate=lead_converted / lead_known if lead_known else float("nan"),
         mean_true_acquisition_probability=lead_psum / lead_known if lead_known else float("nan"),
+        uplift_truth_path=uplift_truth_path,
+        exposures=dict(sorted(exposures.items())),
     )

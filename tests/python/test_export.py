@@ -59,9 +59,12 @@ def test_export_with_control_holds_the_whole_audience(built, audience, tmp_path)
     assert set(exported["experiment_group"]) == {"treatment", "control"}
 
 
-def test_unknown_campaign_is_an_export_error_naming_the_known_campaigns(built, dbt, tmp_path):
+def test_unknown_campaign_is_an_export_error_naming_the_active_campaigns(built, dbt, tmp_path):
     campaigns = [
-        row[0] for row in dbt.rows(built.warehouse, "select campaign_id from config.campaigns")
+        row[0]
+        for row in dbt.rows(
+            built.warehouse, "select campaign_id from config.campaigns where is_active"
+        )
     ]
     out = tmp_path / "nothing.csv"
     with pytest.raises(ExportError) as error:
@@ -70,6 +73,23 @@ def test_unknown_campaign_is_an_export_error_naming_the_known_campaigns(built, d
     assert "no_such_campaign" in message
     for campaign in campaigns:
         assert campaign in message
+    assert not out.exists()
+
+
+def test_a_past_campaign_is_refused_naming_the_active_ones(built, dbt, tmp_path):
+    past = dbt.rows(built.warehouse, "select campaign_id from config.campaigns where not is_active")
+    assert {row[0] for row in past} == {
+        "upsell_upgrade_pilot",
+        "upsell_upgrade_rollout",
+        "retention_save_test",
+    }
+    out = tmp_path / "past.csv"
+    with pytest.raises(ExportError) as error:
+        export_campaign(built.warehouse, "upsell_upgrade_pilot", "csv", out)
+    message = str(error.value)
+    assert message.startswith("campaign 'upsell_upgrade_pilot' is not active")
+    assert CAMPAIGN in message.split("active campaigns: ")[1]
+    assert "retention_save_test" not in message
     assert not out.exists()
 
 

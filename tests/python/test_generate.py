@@ -87,6 +87,11 @@ EXPECTED_COLUMNS: dict[str, list[tuple[str, str]]] = {
         ("lead_activity_id", "BIGINT"), ("lead_id", "BIGINT"), ("activity_at", "VARCHAR"),
         ("activity_type", "VARCHAR"),
     ],
+    "campaign_exposures": [
+        ("campaign_exposure_id", "BIGINT"), ("campaign_id", "VARCHAR"), ("customer_id", "BIGINT"),
+        ("experiment_group", "VARCHAR"), ("assigned_at", "VARCHAR"), ("sent_at", "VARCHAR"),
+        ("channel", "VARCHAR"),
+    ],
 }  # fmt: skip
 ID_COLUMNS = {
     "subscriptions": "subscription_id",
@@ -165,7 +170,7 @@ def test_same_seed_is_byte_identical_and_other_seed_differs(gen: Generated, tmp_
     # same seed, run in two worker processes instead of one: identical bytes in every file
     again = generate(tmp_path / "a" / "raw", CUSTOMERS, SEED, chunk_size=CHUNK, workers=2)
     first = _digest(gen.summary.out_dir.parent)
-    assert len(first) == 13 * 3 + 1 + 2  # 13 chunked tables x 3 parts, products, 2 truths
+    assert len(first) == 14 * 3 + 1 + 3  # 14 chunked tables x 3 parts, products, 3 truths
     assert _digest(again.out_dir.parent) == first
     assert again.row_counts == gen.summary.row_counts
     assert again.observed_upsell_rate == gen.summary.observed_upsell_rate
@@ -681,7 +686,8 @@ def test_behaviour_volumes(gen: Generated) -> None:
 # ---------------------------------------------------------------------------------------------
 # Row-level content of every table the generator wrote before leads existed (customers=300,
 # seed=3, chunk_size=150), recorded from that generator. The leads come from their own random
-# stream, so none of these may change.
+# stream, so none of these may change; nor may they without the campaign history, whose draws
+# come from a stream of their own too.
 CONTENT_BEFORE_LEADS = {
     "customers": "b4855502478d4570568f85778aa8dcaab833fa433e010a139056b53394c5dbdc",
     "products": "05de84fdbae20ae7bfdfaa7f15f0057d109025507b0703c4c7162ac66b1a471a",
@@ -712,8 +718,9 @@ def _content_sha256(path: Path) -> str:
 
 
 def test_leads_leave_every_other_table_and_the_upsell_truth_unchanged(tmp_path: Path) -> None:
-    s = generate(tmp_path / "raw", 300, 3, chunk_size=150, workers=1)
+    s = generate(tmp_path / "raw", 300, 3, chunk_size=150, workers=1, campaign_history=False)
     assert s.leads == 450 and s.row_counts["lead_activities"] > 0
+    assert s.row_counts["campaign_exposures"] == 0 and s.exposures == {}
     content = {
         name: _content_sha256(s.out_dir / name)
         for name in CONTENT_BEFORE_LEADS
