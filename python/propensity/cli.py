@@ -30,6 +30,28 @@ def add_table_source(command: argparse.ArgumentParser, *, required: bool) -> Non
     where.add_argument("--table", help="a DuckDB table schema.name in --warehouse")
 
 
+def add_own_table_options(command: argparse.ArgumentParser) -> None:
+    """The options train-table and train-uplift-table share: roles, encoding, where to write."""
+    command.add_argument("--id", dest="id_column", default=None, help="default: the row number")
+    command.add_argument("--time", dest="time_column", default=None, help="a date or timestamp")
+    command.add_argument("--period", default="month", help="day, week, month (default), quarter")
+    command.add_argument(
+        "--pseudo-periods", type=int, default=5, help="without --time: hash periods (default 5)"
+    )
+    command.add_argument("--task", default=None, help="the model's name (default: the input's)")
+    command.add_argument("--exclude", nargs="+", action="extend", default=[], metavar="COLUMN")
+    command.add_argument("--categorical", nargs="+", action="extend", default=[], metavar="COLUMN")
+    command.add_argument("--families", nargs="+", default=[], help="default: every family")
+    command.add_argument("--seed", type=int, default=20261125)
+    command.add_argument("--min-category-rows", type=int, default=25)
+    command.add_argument("--max-categories", type=int, default=20)
+    command.add_argument("--max-training-rows", type=int, default=400_000)
+    command.add_argument("--warehouse", type=Path, default=DEFAULT_WAREHOUSE)
+    command.add_argument("--model-dir", type=Path, default=DEFAULT_MODEL_DIR)
+    command.add_argument("--scores-schema", default="ml", help="scores go to SCHEMA.<task>_scores")
+    command.add_argument("--no-score", action="store_true", help="register only")
+
+
 def add_train_table(commands: argparse._SubParsersAction) -> None:
     """The train-table and score-table subcommands (bring your own features)."""
     table = commands.add_parser(
@@ -43,29 +65,33 @@ def add_train_table(commands: argparse._SubParsersAction) -> None:
     add_table_source(table, required=True)
     table.add_argument("--label", required=True, help="binary: booleans, 0/1 or yes/no")
     table.add_argument("--positive", default=None, help="the positive one of two text labels")
-    table.add_argument("--id", dest="id_column", default=None, help="default: the row number")
-    table.add_argument("--time", dest="time_column", default=None, help="a date or timestamp")
-    table.add_argument("--period", default="month", help="day, week, month (default), quarter")
-    table.add_argument(
-        "--pseudo-periods", type=int, default=5, help="without --time: hash periods (default 5)"
-    )
-    table.add_argument("--task", default=None, help="the model's name (default: the input's)")
-    table.add_argument("--exclude", nargs="+", action="extend", default=[], metavar="COLUMN")
-    table.add_argument("--categorical", nargs="+", action="extend", default=[], metavar="COLUMN")
+    add_own_table_options(table)
     table.add_argument(
         "--baseline", type=baseline_rule, action="append", default=[], metavar="NAME=COL,-COL"
     )
-    table.add_argument("--families", nargs="+", default=[], help="default: every family")
     table.add_argument("--folds", type=int, default=4, help="backtest folds (default 4)")
     table.add_argument("--calibration", default="auto", help="auto (default), sigmoid, none")
-    table.add_argument("--seed", type=int, default=20261125)
-    table.add_argument("--min-category-rows", type=int, default=25)
-    table.add_argument("--max-categories", type=int, default=20)
-    table.add_argument("--max-training-rows", type=int, default=400_000)
-    table.add_argument("--warehouse", type=Path, default=DEFAULT_WAREHOUSE)
-    table.add_argument("--model-dir", type=Path, default=DEFAULT_MODEL_DIR)
-    table.add_argument("--scores-schema", default="ml", help="scores go to SCHEMA.<task>_scores")
-    table.add_argument("--no-score", action="store_true", help="register only")
+
+    uplift = commands.add_parser(
+        "train-uplift-table",
+        help="train, compare, register and score uplift models on your own experiment table",
+        description="Train uplift models (two-model and class transformation, logistic and "
+        "boosted stumps) on a flat table of a randomised campaign: feature columns, a 0/1 "
+        "treatment column and a 0/1 outcome column. The newest periods (or hash pseudo-periods) "
+        "are held out; the learner with the best held-out Qini coefficient is registered, the "
+        "table is scored with its uplift in SQL, and a report page compares the learners with "
+        "the response model and random targeting.",
+    )
+    add_table_source(uplift, required=True)
+    uplift.add_argument("--treatment", required=True, help="0/1 or boolean: 1 = treated")
+    uplift.add_argument("--outcome", required=True, help="0/1 or boolean: 1 = converted")
+    add_own_table_options(uplift)
+    uplift.add_argument(
+        "--holdout-share", type=float, default=0.2, help="hold out the newest periods (0.2)"
+    )
+    uplift.add_argument("--value", type=float, default=None, help="revenue of one conversion")
+    uplift.add_argument("--margin", type=float, default=None, help="profit share of it (0..1)")
+    uplift.add_argument("--cost", type=float, default=None, help="cost of one contact")
 
     score = commands.add_parser(
         "score-table", help="score a table in the warehouse with a train-table version's SQL"
@@ -227,34 +253,70 @@ def table_source(arguments: argparse.Namespace):
     return None
 
 
+def own_table_settings(arguments: argparse.Namespace, **specific: object):
+    """The settings of train-table or train-uplift-table: the shared options and `specific`."""
+    from propensity.own_table import OwnTableSettings
+
+    return OwnTableSettings(
+        source=table_source(arguments),
+        warehouse=arguments.warehouse,
+        model_dir=arguments.model_dir,
+        task=arguments.task,
+        id_column=arguments.id_column,
+        time_column=arguments.time_column,
+        period=arguments.period,
+        pseudo_periods=arguments.pseudo_periods,
+        exclude=tuple(arguments.exclude),
+        categorical=tuple(arguments.categorical),
+        families=tuple(arguments.families),
+        seed=arguments.seed,
+        min_category_rows=arguments.min_category_rows,
+        max_categories=arguments.max_categories,
+        max_training_rows=arguments.max_training_rows,
+        scores_schema=arguments.scores_schema,
+        score=not arguments.no_score,
+        **specific,
+    )
+
+
+def run_uplift_table_command(arguments: argparse.Namespace) -> int:
+    """train-uplift-table; 1 when the SQL uplift disagrees with onnxruntime."""
+    from propensity.uplift import CampaignEconomics
+    from propensity.uplift_table import describe_uplift_result, train_uplift_table
+
+    given = [arguments.value, arguments.margin, arguments.cost]
+    if any(value is not None for value in given) and None in given:
+        raise ValueError("--value, --margin and --cost go together")
+    economics = None
+    if arguments.value is not None:
+        economics = CampaignEconomics(arguments.value, arguments.margin, arguments.cost)
+    settings = own_table_settings(arguments, label=arguments.outcome, treatment=arguments.treatment)
+    result = train_uplift_table(
+        settings, economics=economics, holdout_share=arguments.holdout_share, progress=print
+    )
+    for line in describe_uplift_result(result):
+        print(line)
+    parity = result.table.parity
+    if parity is not None and not parity.holds:
+        print(
+            f"propensity {arguments.command}: SQL uplift differs from onnxruntime", file=sys.stderr
+        )
+        return 1
+    return 0
+
+
 def run_table_command(arguments: argparse.Namespace) -> int:
     """train-table and score-table; 1 when the SQL scores disagree with onnxruntime."""
     from propensity import own_table, table_scoring
 
     if arguments.command == "train-table":
-        settings = own_table.OwnTableSettings(
-            source=table_source(arguments),
+        settings = own_table_settings(
+            arguments,
             label=arguments.label,
-            warehouse=arguments.warehouse,
-            model_dir=arguments.model_dir,
-            task=arguments.task,
-            id_column=arguments.id_column,
-            time_column=arguments.time_column,
-            period=arguments.period,
-            pseudo_periods=arguments.pseudo_periods,
-            exclude=tuple(arguments.exclude),
-            categorical=tuple(arguments.categorical),
             positive=arguments.positive,
             baselines=dict(arguments.baseline),
-            families=tuple(arguments.families),
             folds=arguments.folds,
             calibration=arguments.calibration,
-            seed=arguments.seed,
-            min_category_rows=arguments.min_category_rows,
-            max_categories=arguments.max_categories,
-            max_training_rows=arguments.max_training_rows,
-            scores_schema=arguments.scores_schema,
-            score=not arguments.no_score,
         )
         result = own_table.train_own_table(settings, progress=print)
         for line in own_table.describe_result(result):
@@ -365,6 +427,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             print(describe_power(summary))
         elif arguments.command in ("train-table", "score-table"):
             return run_table_command(arguments)
+        elif arguments.command == "train-uplift-table":
+            return run_uplift_table_command(arguments)
         elif arguments.command == "demo":
             from propensity.demo import run_demo
 

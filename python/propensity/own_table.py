@@ -21,6 +21,7 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 import duckdb
+import numpy as np
 import pandas as pd
 
 from propensity.onnx_sql import quote_identifier
@@ -36,6 +37,7 @@ from propensity.table_encoding import (
     plan_columns,
     sql_string,
     type_class,
+    zero_one,
 )
 from propensity.table_scoring import (
     REGISTRY_TABLE,
@@ -73,6 +75,8 @@ class OwnTableSettings:
     warehouse: Path
     model_dir: Path
     task: str | None = None
+    # train-uplift-table: the 0/1 treatment column of a randomised experiment (label = outcome).
+    treatment: str | None = None
     id_column: str | None = None
     time_column: str | None = None
     period: str = "month"
@@ -257,6 +261,7 @@ class _LabelledRows:
 
     columns: dict[str, str]  # column -> DuckDB type id
     label: str
+    treatment: str | None
     candidates: tuple[Candidate, ...]
     reading: TableEncoding  # the roles, with provisional plans that only read the inputs
     frame: pd.DataFrame
@@ -269,14 +274,20 @@ def _read_labelled_rows(settings: OwnTableSettings) -> _LabelledRows:
     source = settings.source
     with _reading_connection(settings) as connection:
         columns = _columns(connection, source)
-        label = _named(columns, settings.label, "--label")
+        label = _named(columns, settings.label, label_option(settings))
         id_column = _named(columns, settings.id_column, "--id") if settings.id_column else None
         time_column = (
             _named(columns, settings.time_column, "--time") if settings.time_column else None
         )
-        roles = [column for column in (label, id_column, time_column) if column]
+        treatment = (
+            _named(columns, settings.treatment, "--treatment") if settings.treatment else None
+        )
+        roles = [column for column in (label, treatment, id_column, time_column) if column]
         if len(set(roles)) < len(roles):
-            raise OwnTableError("--label, --id and --time must name different columns")
+            raise OwnTableError(
+                f"{label_option(settings)}, --treatment, --id and --time must name different "
+                "columns"
+            )
         if time_column and type_class(columns[time_column]) != "datetime":
             raise OwnTableError(
                 f"--time {time_column!r} is {columns[time_column]}, not a date or timestamp"
@@ -306,13 +317,19 @@ def _read_labelled_rows(settings: OwnTableSettings) -> _LabelledRows:
             reading.key_column, settings.seed, settings.max_training_rows, labelled
         )
         order = ", ".join(quote_identifier(c) for c in (PERIOD_COLUMN, *reading.key_columns))
+        extra = [quote_identifier(column) for column in (label, treatment) if column]
         frame = connection.execute(
-            reading.read_sql(
-                relation, extra=[quote_identifier(label)], where=f"{usable} and {sample}"
-            )
+            reading.read_sql(relation, extra=extra, where=f"{usable} and {sample}")
             + f"\norder by {order}"
         ).df()
-    return _LabelledRows(columns, label, candidates, reading, frame, int(total), int(labelled))
+    return _LabelledRows(
+        columns, label, treatment, candidates, reading, frame, int(total), int(labelled)
+    )
+
+
+def label_option(settings: OwnTableSettings) -> str:
+    """The option naming the label: --outcome for an uplift table, else --label."""
+    return "--outcome" if settings.treatment else "--label"
 
 
 def _training_frame(
@@ -329,18 +346,30 @@ def _training_frame(
         + f" ({rows.total_rows - rows.labelled_rows:,} left out of training, still scored)"
         + (f"; a seeded sample of {len(frame):,} trains" if len(frame) < rows.labelled_rows else "")
     )
-    labels, positive = binary_label(
-        frame[label], label, type_class(rows.columns[label]), settings.positive
-    )
-    progress(
-        f"label {label} ({rows.columns[label]}): positive = {positive!r}; "
-        f"base rate {labels.mean():.2%}"
-    )
+    label_kind = type_class(rows.columns[label])
+    roles: dict[str, np.ndarray] = {}
+    if rows.treatment is None:
+        roles[label], positive = binary_label(frame[label], label, label_kind, settings.positive)
+        progress(
+            f"label {label} ({rows.columns[label]}): positive = {positive!r}; "
+            f"base rate {roles[label].mean():.2%}"
+        )
+    else:
+        keys = frame[reading.key_column]
+        treatment = rows.treatment
+        treatment_kind = type_class(rows.columns[treatment])
+        roles[label] = zero_one(frame[label], label, label_kind, keys)
+        roles[treatment] = zero_one(frame[treatment], treatment, treatment_kind, keys)
+        positive = 1
+        progress(
+            f"outcome {label}, treatment {treatment}: {int(roles[treatment].sum()):,} treated "
+            f"rows ({roles[treatment].mean():.1%}), {int((1 - roles[treatment]).sum()):,} control"
+        )
     plans = plan_columns(
         frame,
         rows.candidates,
         time_column=time_column,
-        reserved=[label, *reading.key_columns, PERIOD_COLUMN],
+        reserved=[*roles, *reading.key_columns, PERIOD_COLUMN],
         min_category_rows=settings.min_category_rows,
         max_categories=settings.max_categories,
     )
@@ -359,7 +388,7 @@ def _training_frame(
     training = pd.concat(
         [
             frame[[*encoding.key_columns, PERIOD_COLUMN]],
-            pd.DataFrame({label: labels}, index=frame.index),
+            pd.DataFrame(roles, index=frame.index),
             encoding.encode(frame),
         ],
         axis=1,
@@ -368,22 +397,45 @@ def _training_frame(
     return encoding, training, positive
 
 
-def train_own_table(
+@dataclass(frozen=True)
+class PreparedTable:
+    """A table read and encoded for training: its rows, encoding, periods and next version."""
+
+    rows: _LabelledRows
+    version_number: int
+    encoding: TableEncoding
+    training: pd.DataFrame  # keys, period, the label (and treatment) and the features
+    positive: object
+    periods: list[pd.Timestamp]
+
+
+def prepare_table(
     settings: OwnTableSettings, progress: Callable[[str], None] = _quiet
-) -> OwnTableResult:
-    """Read the table, encode it, backtest and register a model, and score the table."""
-    source, task = settings.source, settings.task_name
+) -> PreparedTable:
+    """Check the settings, read the labelled rows, decide the encoding and build the rows a
+    model fits (train-table and train-uplift-table both start here)."""
     if settings.period not in PERIODS:
         raise OwnTableError(f"--period must be one of {', '.join(PERIODS)}")
     if settings.pseudo_periods < 3:
         raise OwnTableError("--pseudo-periods must be at least 3")
-    progress(f"reading {source.describe()}")
+    progress(f"reading {settings.source.describe()}")
     rows = _read_labelled_rows(settings)
-    version_number = _next_version_number(settings.warehouse, task)
+    version_number = _next_version_number(settings.warehouse, settings.task_name)
     encoding, training, positive = _training_frame(rows, settings, progress)
     periods = sorted(pd.Timestamp(period) for period in training[PERIOD_COLUMN].unique())
-    folds = min(settings.folds, len(periods) - 1)
-    split = _split_description(encoding, periods, folds)
+    return PreparedTable(rows, version_number, encoding, training, positive, periods)
+
+
+def train_own_table(
+    settings: OwnTableSettings, progress: Callable[[str], None] = _quiet
+) -> OwnTableResult:
+    """Read the table, encode it, backtest and register a model, and score the table."""
+    task = settings.task_name
+    prepared = prepare_table(settings, progress)
+    rows, encoding, training = prepared.rows, prepared.encoding, prepared.training
+    version_number = prepared.version_number
+    folds = min(settings.folds, len(prepared.periods) - 1)
+    split = _split_description(encoding, prepared.periods, folds)
     progress(split["description"])
     config = TrainingConfig(
         task=task,
@@ -406,20 +458,48 @@ def train_own_table(
     except TrainingDataError as error:
         raise OwnTableError(str(error)) from error
     training_seconds = time.perf_counter() - started
+    return register_and_score(
+        settings, prepared, trained, split, training_seconds=training_seconds, progress=progress
+    )
 
-    own_table = {
-        "source": source.to_dict(),
-        "label": {"column": rows.label, "type": rows.columns[rows.label], "positive": positive},
-        "encoding": encoding.to_dict(),
+
+def own_table_record(prepared: PreparedTable, settings: OwnTableSettings, split: dict) -> dict:
+    """What the registry keeps of the table: source, label, encoding, row counts and split."""
+    rows = prepared.rows
+    record = {
+        "source": settings.source.to_dict(),
+        "label": {
+            "column": rows.label,
+            "type": rows.columns[rows.label],
+            "positive": prepared.positive,
+        },
+        "encoding": prepared.encoding.to_dict(),
         "rows": {
             "total": rows.total_rows,
             "labelled": rows.labelled_rows,
-            "trained_on": len(training),
+            "trained_on": len(prepared.training),
         },
         "split": split,
     }
+    if rows.treatment is not None:
+        record["treatment"] = {"column": rows.treatment, "type": rows.columns[rows.treatment]}
+    return record
+
+
+def register_and_score(
+    settings: OwnTableSettings,
+    prepared: PreparedTable,
+    trained: TrainedModel,
+    split: dict,
+    *,
+    training_seconds: float,
+    progress: Callable[[str], None] = _quiet,
+) -> OwnTableResult:
+    """Point the model's SQL at the raw table, store the table's record beside the ONNX file,
+    register the version and (unless told not to) score the table with a parity check."""
+    own_table = own_table_record(prepared, settings, split)
     trained = _with_raw_table_sql(
-        trained, encoding, {**trained.evaluation, "split": split, "own_table": own_table}
+        trained, prepared.encoding, {**trained.evaluation, "split": split, "own_table": own_table}
     )
     task_dir = Path(trained.onnx_path).parent
     (task_dir / f"{trained.model_version}.table.json").write_text(
@@ -427,13 +507,13 @@ def train_own_table(
     )
     sql_path = task_dir / f"{trained.model_version}.sql"
     sql_path.write_text(
-        trained.scoring_sql.replace(FEATURES_PLACEHOLDER, source.relation_sql()) + "\n",
+        trained.scoring_sql.replace(FEATURES_PLACEHOLDER, settings.source.relation_sql()) + "\n",
         encoding="utf-8",
     )
 
     settings.warehouse.parent.mkdir(parents=True, exist_ok=True)
     with duckdb.connect(str(settings.warehouse)) as connection:
-        if _check_task(connection, task) != version_number:
+        if _check_task(connection, trained.task) != prepared.version_number:
             raise OwnTableError(f"{trained.model_version} was registered meanwhile: run again")
         register(connection, trained)
         progress(f"registered {trained.model_version} in {settings.warehouse} {REGISTRY_TABLE}")
@@ -445,7 +525,7 @@ def train_own_table(
             parity = check_parity(connection, trained.model_version)
     return OwnTableResult(
         model=trained,
-        encoding=encoding,
+        encoding=prepared.encoding,
         warehouse=settings.warehouse,
         training_seconds=training_seconds,
         sql_path=sql_path,
@@ -468,7 +548,8 @@ def _with_raw_table_sql(
     """The model with its scoring and explanation SQL reading the raw table: the placeholder
     now stands for the user's table, and the encoding SQL feeds the compiled model."""
     encoded = f"({encoding.select_sql(FEATURES_PLACEHOLDER)})"
-    for sql in (trained.scoring_sql, trained.explanation_sql):
+    # An uplift model has no explanation SQL (empty).
+    for sql in (trained.scoring_sql, trained.explanation_sql or FEATURES_PLACEHOLDER):
         if sql.count(FEATURES_PLACEHOLDER) != 1:
             raise OwnTableError("the compiled SQL does not read its features exactly once")
     return replace(

@@ -15,7 +15,7 @@ from __future__ import annotations
 import json
 import time
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime
 from pathlib import Path
 from typing import Any
@@ -31,6 +31,9 @@ from propensity.report_regression import beats_summary as regression_beats_summa
 from propensity.report_regression import headline as regression_headline
 from propensity.report_regression import is_regression, render_regression_card
 from propensity.report_text import beats_summary, fixed
+from propensity.report_uplift import beats_summary as uplift_beats_summary
+from propensity.report_uplift import headline as uplift_headline
+from propensity.report_uplift import is_uplift, render_uplift_page
 from propensity.truth import (
     TRUTH_GOAL_ROC_AUC,
     TruthComparison,
@@ -304,6 +307,10 @@ def write_reports(
             raise ReportError("no registered model to report on")
         for name in versions:
             started = time.perf_counter()
+            uplift = _uplift_report(connection, name, out_dir)
+            if uplift is not None:
+                summaries.append(replace(uplift, seconds=time.perf_counter() - started))
+                continue
             card = load_card(connection, name, truth_file=truth_file, progress=progress)
             progress(f"{name}: rendering the page")
             out_dir.mkdir(parents=True, exist_ok=True)
@@ -344,6 +351,33 @@ def write_reports(
                 )
             )
     return summaries
+
+
+def _uplift_report(
+    connection: duckdb.DuckDBPyConnection, version: str, out_dir: Path
+) -> ReportSummary | None:
+    """Write an uplift version's page (None for any other version)."""
+    registry = _registry_row(connection, version)
+    evaluation = json.loads(str(registry.get("evaluation_json") or "{}"))
+    if not is_uplift(evaluation):
+        return None
+    out_dir.mkdir(parents=True, exist_ok=True)
+    path = out_dir / f"{version}.html"
+    path.write_text(render_uplift_page(registry, evaluation), encoding="utf-8")
+    return ReportSummary(
+        model_version=version,
+        task=str(registry["task"]),
+        model_family=str(registry["model_family"]),
+        path=path,
+        roc_auc=None,
+        pr_auc=None,
+        lift_top_decile=None,
+        beats=uplift_beats_summary(evaluation),
+        truth=None,
+        seconds=0.0,
+        out_of_time=evaluation.get("split", {}).get("out_of_time", True),
+        headline=uplift_headline(evaluation),
+    )
 
 
 def describe_report(summary: ReportSummary) -> str:

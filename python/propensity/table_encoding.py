@@ -524,3 +524,20 @@ def binary_label(
                 "positive one with --positive"
             )
     raise EncodingError(expected)
+
+
+def zero_one(values: pd.Series, column: str, kind: str, keys: pd.Series) -> np.ndarray:
+    """A 0/1 column (numbers 0 and 1, or booleans) as 0/1 integers; anything else is refused,
+    naming the column, the values found and the first rows (by key) holding them."""
+    if kind == "boolean":
+        return values.astype(bool).to_numpy().astype(int)
+    numbers = pd.to_numeric(values, errors="coerce") if kind == "numeric" else None
+    wrong = ~values.isin([0, 1]) if numbers is None else ~numbers.isin([0, 1])
+    if wrong.any():
+        found = sorted({str(value) for value in values[wrong]})
+        rows = ", ".join(str(key) for key in keys[wrong].head(5))
+        raise EncodingError(
+            f"column {column!r} must be 0/1 or boolean; {int(wrong.sum()):,} row(s) hold "
+            f"{_listed(found)} (rows {rows}{', ...' if wrong.sum() > 5 else ''})"
+        )
+    return numbers.to_numpy().astype(int)

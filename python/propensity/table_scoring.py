@@ -184,8 +184,17 @@ def python_scores(
     session = onnxruntime.InferenceSession(
         str(stored.onnx_path), providers=["CPUExecutionProvider"]
     )
-    probabilities = session.run(None, {session.get_inputs()[0].name: matrix})[1][:, 1]
-    return raw[list(encoding.key_columns)].assign(score=probabilities.astype("float64"))
+    scores = onnx_scores(session, matrix)
+    return raw[list(encoding.key_columns)].assign(score=scores.astype("float64"))
+
+
+def onnx_scores(session: onnxruntime.InferenceSession, matrix: np.ndarray) -> np.ndarray:
+    """The score onnxruntime gives each row: a one-output graph's value (an uplift model's
+    uplift), else a classifier's positive-class probability (its second output)."""
+    outputs = session.run(None, {session.get_inputs()[0].name: matrix})
+    if len(outputs) == 1:
+        return outputs[0][:, 0]
+    return outputs[1][:, 1]
 
 
 def check_parity(

@@ -1,0 +1,202 @@
+"""The report page of an uplift version: Qini curves of each learner against the response model
+and random targeting (inline SVG), the held-out metrics, how they are normalised, and the
+persuadables audience when the campaign's economics were given."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from html import escape
+from typing import Any
+
+from propensity import charts
+from propensity.html_table import Cell, facts, note, table
+from propensity.report_html import STYLE
+from propensity.report_text import fixed, integer, money, percent
+
+NORMALISATION_NOTE = (
+    "Rows are ranked by score, highest first. With k rows targeted, Q(k) = Y_t(k) - Y_c(k) * "
+    "N_t(k) / N_c(k) (treated conversions minus control conversions scaled to the treated "
+    "count) and U(k) = (Y_t(k) / N_t(k) - Y_c(k) / N_c(k)) * k; both are divided by the number "
+    "of rows N and drawn against the share targeted. The Qini coefficient and AUUC are the "
+    "areas between the curve and the random-targeting line (from 0 to the curve's end), so a "
+    "random ranking scores 0 and a ranking worse than random scores below 0. Normalised: "
+    "divided by the area of the best ranking of the observed outcomes (treated converters "
+    "first, control converters last), 1 at most. Uplift at k%: treated minus control "
+    "conversion rate among the top k%. Tied scores are targeted together (one step of the "
+    "curve), so the figures do not depend on row order."
+)
+METRIC_COLUMNS = (
+    ("qini", "Qini", 5),
+    ("qini_normalised", "Qini normalised", 3),
+    ("auuc", "AUUC", 5),
+    ("auuc_normalised", "AUUC normalised", 3),
+    ("uplift_at_10", "uplift@10%", 4),
+    ("uplift_at_20", "uplift@20%", 4),
+    ("uplift_at_30", "uplift@30%", 4),
+)
+
+
+def is_uplift(evaluation: Mapping[str, Any]) -> bool:
+    """Whether an evaluation is an uplift version's (train-uplift-table's)."""
+    return evaluation.get("objective") == "uplift"
+
+
+def scorer_name(name: str) -> str:
+    """A scorer's name in words: 'two_model__logistic_regression' -> 'two-model (logistic)'."""
+    learner, _, family = name.partition("__")
+    families = {"logistic_regression": "logistic", "hist_gradient_boosting": "boosted stumps"}
+    learners = {
+        "two_model": "two-model",
+        "class_transformation": "class transformation",
+        "response": "response model",
+    }
+    if not family:
+        references = {"random": "random targeting", "oracle": "oracle (true uplift)"}
+        return references.get(learner, learner.replace("_", " "))
+    return f"{learners.get(learner, learner)} ({families.get(family, family)})"
+
+
+def qini_chart(evaluation: Mapping[str, Any]) -> str:
+    """The held-out Qini curves: learners in colour (the chosen one wide), response models and
+    random dashed."""
+    chosen = evaluation["chosen"]
+    series = []
+    colours = iter(charts.PALETTE[1:])
+    for name, points in evaluation["curves"].items():
+        is_reference = name in ("random", "oracle") or name.startswith("response__")
+        series.append(
+            charts.Series(
+                name=scorer_name(name) + (" (chosen)" if name == chosen else ""),
+                points=[(float(x), float(y)) for x, y in points],
+                color=charts.PALETTE[0]
+                if name == chosen
+                else (charts.REFERENCE_COLOR if name == "random" else next(colours)),
+                dashed=is_reference,
+                width=3.0 if name == chosen else 1.5,
+            )
+        )
+    return charts.line_chart(
+        series,
+        title="Qini curves (held-out rows)",
+        x_label="share of customers targeted",
+        y_label="incremental conversions / customer",
+        x_domain=(0.0, 1.0),
+        x_format=charts.percent_label,
+    )
+
+
+def metric_rows(evaluation: Mapping[str, Any]) -> tuple[list[list[Cell | str]], list[str]]:
+    """The metrics table's rows (chosen first, then learners, response models, random)."""
+    metrics = evaluation["metrics"]
+    chosen = evaluation["chosen"]
+    order = [chosen, *(name for name in metrics if name != chosen)]
+    rows, classes = [], []
+    for name in order:
+        figures = metrics[name]
+        rows.append(
+            [Cell(scorer_name(name), is_text=True)]
+            + [fixed(figures.get(key, float("nan")), digits) for key, _, digits in METRIC_COLUMNS]
+        )
+        classes.append("chosen" if name == chosen else "")
+    return rows, classes
+
+
+def render_uplift_page(
+    registry: Mapping[str, Any],
+    evaluation: Mapping[str, Any],
+    *,
+    audience: Mapping[str, float] | None = None,
+) -> str:
+    """The whole page for one uplift version, as self-contained HTML."""
+    version = str(registry["model_version"])
+    chosen = evaluation["chosen"]
+    figures = evaluation["metrics"][chosen]
+    split = evaluation.get("split", {})
+    rows, classes = metric_rows(evaluation)
+    economics = evaluation.get("economics")
+    parts = [
+        f"<h1>Uplift model {escape(version)}</h1>",
+        facts(
+            [
+                ("chosen learner", scorer_name(chosen)),
+                ("treatment / outcome", f"{evaluation['treatment']} / {evaluation['outcome']}"),
+                ("trained on", f"{integer(registry['training_rows'])} rows"),
+                (
+                    "held out",
+                    f"{integer(figures['rows'])} rows ({integer(figures['treated_rows'])}"
+                    f" treated, {integer(figures['control_rows'])} control)",
+                ),
+                ("overall uplift (held out)", percent(figures["overall_uplift"])),
+                ("split", str(split.get("description", ""))),
+            ]
+        ),
+        "<h2 id='curves'>Qini curves</h2>",
+        f"<div class='charts'>{qini_chart(evaluation)}</div>",
+        "<h2 id='metrics'>Held-out metrics</h2>",
+        table(["scorer", *(label for _, label, _ in METRIC_COLUMNS)], rows, classes),
+        note(
+            "The response model ranks by the probability of the outcome when treated (a "
+            "classifier of treated rows only): plain propensity targeting."
+        ),
+        "<h2 id='normalisation'>How the figures are normalised</h2>",
+        f"<p>{escape(NORMALISATION_NOTE)}</p>",
+        "<h2 id='audience'>Persuadables audience</h2>",
+    ]
+    if audience is None or economics is None:
+        parts.append(
+            note("Give --value, --margin and --cost to size the audience by expected profit.")
+        )
+    else:
+        parts.append(
+            facts(
+                [
+                    (
+                        "economics",
+                        f"value {economics['value']:,.2f}, margin {percent(economics['margin'])}"
+                        f", cost per contact {economics['cost']:,.2f}",
+                    ),
+                    (
+                        "audience",
+                        f"{integer(audience['audience_size'])} of "
+                        f"{integer(audience['candidates'])} customers (uplift > 0 and "
+                        "uplift x value x margin > cost)",
+                    ),
+                    ("negative uplift, left out", integer(audience["negative_uplift"])),
+                    (
+                        "expected incremental conversions",
+                        fixed(audience["expected_incremental_conversions"], 1),
+                    ),
+                    (
+                        "expected incremental profit",
+                        money(audience["expected_incremental_profit"]),
+                    ),
+                ]
+            )
+        )
+    body = "\n".join(parts)
+    return (
+        "<!DOCTYPE html>\n<html lang='en'><head><meta charset='utf-8'>"
+        f"<title>Uplift model {escape(version)}</title>"
+        f"<style>{STYLE}</style></head>\n<body>\n{body}\n</body></html>\n"
+    )
+
+
+def headline(evaluation: Mapping[str, Any]) -> str:
+    """The chosen learner's held-out figures in one line."""
+    figures = evaluation["metrics"][evaluation["chosen"]]
+    return (
+        f"held-out Qini {fixed(figures['qini'], 5)} (normalised "
+        f"{fixed(figures['qini_normalised'], 3)}), AUUC {fixed(figures['auuc'], 5)}, "
+        f"uplift@10% {fixed(figures['uplift_at_10'], 4)}"
+    )
+
+
+def beats_summary(evaluation: Mapping[str, Any]) -> str:
+    """One line: whether the chosen learner's Qini beats each response model's."""
+    metrics = evaluation["metrics"]
+    qini = metrics[evaluation["chosen"]]["qini"]
+    responses = [name for name in metrics if name.startswith("response__")]
+    losing = [scorer_name(name) for name in responses if metrics[name]["qini"] >= qini]
+    if not losing:
+        return f"beats the {len(responses)} response model(s) and random targeting on held-out Qini"
+    return f"does NOT beat {', '.join(losing)} on held-out Qini"
