@@ -125,4 +125,41 @@ def describe_warehouse(warehouse: Path) -> str:
         ).fetchall()
         lines.append("\nsuppressed (audiences.campaign_suppressions):")
         lines.extend(f"  {reason:<24} {count:>8,} customers" for reason, count in suppressed)
+        lines.append("\nnext-best-actions (decisions.next_best_actions):")
+        for channel, count, rep_teams in connection.execute(
+            "select channel, count(*), count(distinct owner_team) "
+            "from decisions.next_best_actions group by all order by all"
+        ).fetchall():
+            lines.append(f"  {channel:<24} {count:>8,} customers  {rep_teams} owner team(s)")
+        lines.append("\ncampaign read-outs (experiments.campaign_readouts):")
+        for (
+            campaign,
+            metric,
+            treated,
+            control,
+            lift,
+            lower,
+            upper,
+            p_value,
+            verdict,
+        ) in connection.execute(
+            "select campaign_id, readout_metric, treatment_customers, control_customers, "
+            "absolute_lift, absolute_lift_ci_lower, absolute_lift_ci_upper, p_value, verdict "
+            "from experiments.campaign_readouts order by campaign_id"
+        ).fetchall():
+            lines.append(
+                f"  {campaign:<24} {metric:<8} {treated:>7,} vs {control:>7,}  "
+                f"{_points(lift)} [{_points(lower)}, {_points(upper)}]  p {_p(p_value)}  "
+                f"{verdict}"
+            )
     return "\n".join(lines)
+
+
+def _points(rate: float | None) -> str:
+    """A difference of rates in percentage points."""
+    return "n/a" if rate is None else f"{100 * rate:+.2f} pts"
+
+
+def _p(p_value: float | None) -> str:
+    """A p-value for a summary line."""
+    return "n/a" if p_value is None else f"{p_value:.3g}"

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import math
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -15,6 +16,7 @@ import pandas as pd
 import pytest
 from scipy.stats import chi2, norm, t
 
+from propensity.demo import describe_warehouse
 from propensity.pipeline import PROJECT_DIR, dbt_environment
 from propensity.power import ArmSizes, power_at
 
@@ -411,3 +413,25 @@ def test_campaign_power_is_the_power_calculator_on_the_observed_arms(built, dbt,
         assert row.target_rate == pytest.approx(target, abs=TOLERANCE)
         assert row.power == pytest.approx(power_at(baseline, target, sizes), abs=TOLERANCE)
         assert row.is_adequately_powered == (row.power >= 0.8)
+
+
+def test_demo_summary_lists_every_readout_and_the_decisions_per_channel(built, marts) -> None:
+    described = describe_warehouse(built.warehouse)
+    for row in marts["readouts"].itertuples():
+        expected = (
+            f"  {row.campaign_id:<24} {row.readout_metric:<8} {row.treatment_customers:>7,} vs "
+            f"{row.control_customers:>7,}  {100 * row.absolute_lift:+.2f} pts "
+            f"[{100 * row.absolute_lift_ci_lower:+.2f} pts, "
+            f"{100 * row.absolute_lift_ci_upper:+.2f} pts]  p {row.p_value:.3g}  {row.verdict}"
+        )
+        assert expected in described.splitlines()
+    decisions = duckdb.connect(str(built.warehouse), read_only=True)
+    try:
+        per_channel = decisions.execute(
+            "select channel, count(*) from decisions.next_best_actions group by all"
+        ).fetchall()
+    finally:
+        decisions.close()
+    assert per_channel
+    for channel, count in per_channel:
+        assert re.search(rf"^  {channel} +{count:,} customers ", described, re.MULTILINE)
