@@ -126,11 +126,11 @@ def describe_warehouse(warehouse: Path) -> str:
         lines.append("\nsuppressed (audiences.campaign_suppressions):")
         lines.extend(f"  {reason:<24} {count:>8,} customers" for reason, count in suppressed)
         lines.append("\nnext-best-actions (decisions.next_best_actions):")
-        for channel, count, rep_teams in connection.execute(
-            "select channel, count(*), count(distinct owner_team) "
+        for channel, count, teams in connection.execute(
+            "select channel, count(*), string_agg(distinct owner_team, ', ' order by owner_team) "
             "from decisions.next_best_actions group by all order by all"
         ).fetchall():
-            lines.append(f"  {channel:<24} {count:>8,} customers  {rep_teams} owner team(s)")
+            lines.append(f"  {channel:<24} {count:>8,} customers  owner: {teams}")
         lines.append("\ncampaign read-outs (experiments.campaign_readouts):")
         for (
             campaign,
