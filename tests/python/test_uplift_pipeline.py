@@ -195,12 +195,15 @@ def test_decisions_still_give_one_action_per_customer(built, dbt):
         "group by customer_id having count(*) > 1",
     )
     assert counts.empty
-    chosen = dbt.query(
+    decisions = dbt.query(
         built.warehouse,
-        "select count(*) as n from decisions.next_best_actions where campaign_id = ?",
-        [CAMPAIGN],
+        "select campaign_id, is_incremental_profit from decisions.next_best_actions",
     )
-    print(f"\n{CAMPAIGN}: chosen for {int(chosen['n'].iloc[0])} customers")
+    # The CRM table says which expected profits are incremental: exactly the uplift campaign's.
+    incremental = decisions["campaign_id"] == CAMPAIGN
+    assert incremental.any() and (~incremental).any()
+    assert (decisions["is_incremental_profit"] == incremental).all()
+    print(f"\n{CAMPAIGN}: chosen for {int(incremental.sum())} of {len(decisions)} customers")
 
 
 def test_report_page_with_the_gap_to_the_true_effects(built, dbt, registered, tmp_path):
