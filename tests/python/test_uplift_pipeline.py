@@ -11,6 +11,7 @@ import pandas as pd
 import pytest
 from scipy.stats import spearmanr
 
+from propensity.models import metrics_summary
 from propensity.report import write_reports
 from propensity.uplift_metrics import qini_coefficient, uplift_summary
 
@@ -95,6 +96,8 @@ def test_registry_figures_recomputed_from_the_held_out_predictions(built, dbt, r
                 figure,
             )
     assert metrics["random"]["qini"] == pytest.approx(0.0, abs=1e-12)
+    # `propensity models list` shows an uplift version's held-out Qini, not ROC-AUC.
+    assert metrics_summary(metrics["model"]).startswith(f"Qini {metrics['model']['qini']:.5f}")
     chosen = registered["model_family"]
     assert metrics["model"] == metrics[chosen]
     learners = names[:4]
