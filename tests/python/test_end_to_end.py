@@ -661,9 +661,10 @@ REGISTRY_SQL = (
 )
 EVERY_TASK_REGISTRY_SQL = "select model_version, onnx_sha256 from ml.model_registry order by 1"
 SCORES_SQL = "select customer_id, score, model_version from ml.upsell_scores order by 1"
+# The up-sell (propensity) campaigns' versions; the persuadables campaign scores with upsell_uplift.
 AUDIENCE_VERSIONS_SQL = (
-    "select distinct model_version from audiences.campaign_audiences "
-    "where campaign_id like 'upsell%'"
+    "select distinct audiences.model_version from audiences.campaign_audiences as audiences "
+    "inner join config.campaigns as campaigns using (campaign_id) where campaigns.task = 'upsell'"
 )
 
 
