@@ -9,6 +9,9 @@
         {{ exceptions.raise_compiler_error("var tasks has no task " ~ task ~ "; declared: " ~ tasks | list | join(', ')) }}
     {%- endif -%}
     {%- set settings = tasks[task] -%}
+    {%- if settings.get('objective') == 'uplift' -%}
+        {{- return(uplift_task_config(task, settings)) -}}
+    {%- endif -%}
     {%- set entity = settings.get('entity', 'customer') -%}
     {%- if entity not in ('customer', 'prospect') -%}
         {{ exceptions.raise_compiler_error("var tasks: " ~ task ~ ".entity must be customer or prospect, not " ~ entity) }}
@@ -69,6 +72,33 @@
     {%- endfor -%}
 {%- endmacro %}
 
+{% macro uplift_task_config(task, settings) -%}
+    {#- An uplift task: who a campaign moves, learned from the randomised exposures of the
+        campaigns (seed campaigns) whose task is its base_task. It takes the base task's
+        entity, keys, features, label and population (its scores cover the base task's as-of
+        population) and adds treatment_column (campaign_exposures.is_treatment). -#}
+    {%- set base_task = settings.get('base_task') -%}
+    {%- if base_task is none or base_task not in var('tasks') -%}
+        {{ exceptions.raise_compiler_error("var tasks: " ~ task ~ ".base_task must name a declared task, not " ~ base_task) }}
+    {%- endif -%}
+    {%- set base = task_config(base_task) -%}
+    {%- if base.objective != 'classification' or base.entity != 'customer' or base.key_columns != ['customer_id'] -%}
+        {{ exceptions.raise_compiler_error("var tasks: " ~ task ~ ".base_task must be a customer classification task keyed by customer_id") }}
+    {%- endif -%}
+    {%- set config = {} -%}
+    {%- do config.update(base) -%}
+    {%- do config.update({
+        'task': task,
+        'objective': 'uplift',
+        'base_task': base_task,
+        'treatment_column': 'is_treatment',
+        'families': ['logistic_regression', 'hist_gradient_boosting'],
+        'baselines': {},
+    }) -%}
+    {%- do config.update(settings) -%}
+    {{- return(config) -}}
+{%- endmacro %}
+
 {% macro tasks_with_objective(objective) -%}
     {#- The declared tasks of one objective (classification or regression), in var order. -#}
     {%- set selected = [] -%}
@@ -81,12 +111,24 @@
 {%- endmacro %}
 
 {% macro audience_tasks() -%}
-    {#- The customer classification tasks campaigns can target (see audience_scores). -#}
+    {#- The customer tasks campaigns can target (see audience_scores): classification (a
+        probability) and uplift (an incremental probability). -#}
     {%- set selected = [] -%}
-    {%- for task in tasks_with_objective('classification') -%}
+    {%- for task in var('tasks') if task_config(task).objective in ('classification', 'uplift') -%}
         {%- if task_config(task).entity == 'customer' -%}
             {%- do selected.append(task) -%}
         {%- endif -%}
+    {%- endfor -%}
+    {{- return(selected) -}}
+{%- endmacro %}
+
+{% macro monitored_tasks() -%}
+    {#- The tasks the drift monitor and score reasons cover: all but uplift tasks, whose
+        features are their base task's (monitored there) and whose model has no per-feature
+        explanation. -#}
+    {%- set selected = [] -%}
+    {%- for task in var('tasks') if task_config(task).objective != 'uplift' -%}
+        {%- do selected.append(task) -%}
     {%- endfor -%}
     {{- return(selected) -}}
 {%- endmacro %}

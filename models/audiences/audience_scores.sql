@@ -1,5 +1,6 @@
 {#- What each customer task offers the campaigns: one row per task and customer at the as-of
-    snapshot, with the score, the model version and, for a task that recommends an item, the
+    snapshot, with the task's objective (classification: a probability; uplift: a predicted
+    uplift, may be negative), the score, the model version and, for a task that recommends an item, the
     item. A task keyed by the customer alone takes its scores as they are; a task with more
     keys (cross-sell: customer x category) declares an audience_model that picks one row per
     customer (next_best_products). Prospect tasks have their own audiences. -#}
@@ -12,6 +13,7 @@ with
     {%- if config.get('audience_model') %}
     select
         '{{ task }}' as task,
+        '{{ config.objective }}' as objective,
         decided.customer_id,
         decided.snapshot_date,
         decided.model_version,
@@ -25,6 +27,7 @@ with
     {%- elif config.key_columns == ['customer_id'] %}
     select
         '{{ task }}' as task,
+        '{{ config.objective }}' as objective,
         scores.customer_id,
         scores.snapshot_date,
         scores.model_version,

@@ -3,7 +3,9 @@
     task's whole scored population; suppressed customers are removed; each customer's value
     of a conversion comes from the campaign's value_source (a fixed value, the recommended
     product's price, or a value task's predicted revenue for that customer), so expected
-    value = score x value and expected profit = expected value x margin - cost per contact;
+    value = score x value and expected profit = expected value x margin - cost per contact
+    (incremental for an uplift task, whose score is the predicted uplift; such a campaign
+    never takes a customer with uplift <= 0);
     the campaign ranks by score or by expected value (rank_by) and its audience rule picks
     who is in, at most max_contacts of them; next-best-action rules choose the action; a
     hash of customer and campaign assigns the control group. -#}
@@ -61,6 +63,8 @@ candidates_valued as (
         scores_ranked.snapshot_date,
         scores_ranked.model_version,
         scores_ranked.score,
+        -- an uplift task's score is the predicted uplift: its value and profit are incremental
+        scores_ranked.objective = 'uplift' as is_incremental_profit,
         scores_ranked.decile,
         scores_ranked.entity_key,
         scores_ranked.recommended_category,
@@ -114,14 +118,18 @@ selected as (
     select *
     from candidates_ranked
     where
-        (audience_rule = 'all')
-        or (audience_rule = 'top_n' and audience_rank <= audience_rule_value)
-        or (
-            audience_rule = 'top_percent'
-            and audience_rank <= ceil(candidates_count * audience_rule_value / 100.0)
+        -- an uplift campaign never contacts a customer it is not predicted to move
+        not (is_incremental_profit and score <= 0)
+        and (
+            (audience_rule = 'all')
+            or (audience_rule = 'top_n' and audience_rank <= audience_rule_value)
+            or (
+                audience_rule = 'top_percent'
+                and audience_rank <= ceil(candidates_count * audience_rule_value / 100.0)
+            )
+            or (audience_rule = 'min_score' and score >= audience_rule_value)
+            or (audience_rule = 'max_profit' and expected_profit > 0)
         )
-        or (audience_rule = 'min_score' and score >= audience_rule_value)
-        or (audience_rule = 'max_profit' and expected_profit > 0)
 ),
 
 within_capacity as (
@@ -194,6 +202,7 @@ final as (
         banded.conversion_value,
         banded.expected_value,
         banded.expected_profit,
+        banded.is_incremental_profit,
         banded.decile,
         banded.band,
         banded.segment,

@@ -69,6 +69,7 @@ candidate_counts as (
 decided as (
     select
         chosen.*,
+        audiences.is_incremental_profit,
         audiences.is_high_value,
         audiences.segment,
         audiences.recommended_addon_category,
@@ -127,6 +128,7 @@ final as (
         decided.band,
         decided.score,
         decided.expected_profit,
+        decided.is_incremental_profit,
         routed.owner_team,
         {{ dbt.dateadd('hour', 'decided.due_hours', 'decided.decided_at') }} as due_at,
         case when not decided.is_manual then cast(decided.decided_at as date) end as send_date,

@@ -67,6 +67,7 @@ select
     decisions.band,
     round(decisions.score, 6) as score,
     round(decisions.expected_profit, 2) as expected_profit,
+    decisions.is_incremental_profit,
     decisions.owner_team,
     decisions.due_at,
     decisions.send_date,

@@ -58,7 +58,8 @@ def is_regression_metrics(metrics: dict) -> bool:
 
 
 def metrics_summary(metrics: dict) -> str:
-    """One version's validation metrics in a few words, as `models list` prints them."""
+    """One version's validation metrics in a few words, as `models list` prints them (an
+    uplift version's: the held-out Qini, AUUC and uplift at 10%)."""
 
     def number(name: str, digits: int) -> str:
         value = metrics.get(name)
@@ -68,6 +69,11 @@ def metrics_summary(metrics: dict) -> str:
         return (
             f"RMSE {number('rmse', 2)}  Gini {number('gini', 4)}  "
             f"top-10% revenue {number('revenue_share_top_10', 4)}"
+        )
+    if "qini" in metrics:
+        return (
+            f"Qini {number('qini', 5)}  AUUC {number('auuc', 5)}  "
+            f"uplift@10% {number('uplift_at_10', 4)} (held out)"
         )
     return f"ROC-AUC {number('roc_auc', 4)}  PR-AUC {number('pr_auc', 4)}"
 

@@ -12,6 +12,7 @@ import duckdb
 import pandas as pd
 
 from propensity.train import TrainingConfig, TrainingDataError, train_task
+from propensity.train_uplift import train_uplift_task
 
 LOGGER = logging.getLogger("propensity.registry")
 
@@ -58,6 +59,8 @@ class TaskTrainingInput:
     max_training_rows: int = 400_000
     feature_descriptions: Mapping[str, str] = field(default_factory=dict)
     label_window_days: int | None = None
+    # An uplift task's treatment column (objective uplift).
+    treatment_column: str | None = None
 
 
 def empty_registry_frame() -> pd.DataFrame:
@@ -110,6 +113,8 @@ def validation_summary(metrics: Mapping[str, object]) -> str:
     normalised Gini."""
     if metrics.get("pr_auc") is not None:
         return f"PR-AUC {metrics['pr_auc']:.4f}"
+    if metrics.get("qini") is not None:
+        return f"Qini {metrics['qini']:+.5f} on the held-out campaign"
     if metrics.get("rmse") is not None:
         gini = metrics.get("gini")
         return f"RMSE {metrics['rmse']:.2f}, Gini {'n/a' if gini is None else f'{gini:.4f}'}"
@@ -160,8 +165,14 @@ def new_registry_rows(
             feature_descriptions=task_input.feature_descriptions,
             label_window_days=task_input.label_window_days,
         )
+        version_number = len(task_versions) + 1
         try:
-            trained = train_task(frame, config, version_number=len(task_versions) + 1)
+            if task_input.objective == "uplift":
+                trained = train_uplift_task(
+                    frame, config, str(task_input.treatment_column), version_number
+                )
+            else:
+                trained = train_task(frame, config, version_number=version_number)
         except TrainingDataError as error:
             LOGGER.warning("%s: not trained: %s", task_input.task, error)
             continue

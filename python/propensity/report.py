@@ -33,7 +33,8 @@ from propensity.report_regression import is_regression, render_regression_card
 from propensity.report_text import beats_summary, fixed
 from propensity.report_uplift import beats_summary as uplift_beats_summary
 from propensity.report_uplift import headline as uplift_headline
-from propensity.report_uplift import is_uplift, render_uplift_page
+from propensity.report_uplift import is_uplift, render_uplift_page, uplift_truth_file
+from propensity.report_uplift import truth_gap as uplift_truth_gap
 from propensity.truth import (
     TRUTH_GOAL_ROC_AUC,
     TruthComparison,
@@ -307,7 +308,7 @@ def write_reports(
             raise ReportError("no registered model to report on")
         for name in versions:
             started = time.perf_counter()
-            uplift = _uplift_report(connection, name, out_dir)
+            uplift = _uplift_report(connection, name, out_dir, truth_file)
             if uplift is not None:
                 summaries.append(replace(uplift, seconds=time.perf_counter() - started))
                 continue
@@ -354,16 +355,32 @@ def write_reports(
 
 
 def _uplift_report(
-    connection: duckdb.DuckDBPyConnection, version: str, out_dir: Path
+    connection: duckdb.DuckDBPyConnection,
+    version: str,
+    out_dir: Path,
+    truth_file: Path | None = None,
 ) -> ReportSummary | None:
-    """Write an uplift version's page (None for any other version)."""
+    """Write an uplift version's page (None for any other version). A version of a pipeline
+    uplift task (upsell_uplift) adds its campaign's persuadables audience and, with a truth
+    file, the gap to the true effects on the held-out campaign."""
     registry = _registry_row(connection, version)
     evaluation = json.loads(str(registry.get("evaluation_json") or "{}"))
     if not is_uplift(evaluation):
         return None
+    audience = truth = None
+    if "held_out_campaign" in evaluation:
+        economics, audience = _uplift_campaign(connection, str(registry["task"]))
+        evaluation["economics"] = economics
+        if truth_file is not None:
+            held_out = pd.read_parquet(str(registry["predictions_path"]))
+            truth = uplift_truth_gap(
+                held_out, evaluation["chosen"], uplift_truth_file(truth_file), economics
+            )
+            evaluation["curves"]["oracle"] = truth["oracle_curve"]
     out_dir.mkdir(parents=True, exist_ok=True)
     path = out_dir / f"{version}.html"
-    path.write_text(render_uplift_page(registry, evaluation), encoding="utf-8")
+    page = render_uplift_page(registry, evaluation, audience=audience, truth=truth)
+    path.write_text(page, encoding="utf-8")
     return ReportSummary(
         model_version=version,
         task=str(registry["task"]),
@@ -378,6 +395,40 @@ def _uplift_report(
         out_of_time=evaluation.get("split", {}).get("out_of_time", True),
         headline=uplift_headline(evaluation),
     )
+
+
+def _uplift_campaign(
+    connection: duckdb.DuckDBPyConnection, task: str
+) -> tuple[dict[str, float] | None, dict[str, float] | None]:
+    """The economics and audience of the first active campaign targeting an uplift task, from
+    the campaigns seed and audiences.campaign_audiences (none when there is no such campaign)."""
+    if not _columns(connection, "audiences", "campaign_audiences"):
+        return None, None
+    campaign = connection.execute(
+        "select campaign_id, value_per_conversion, margin_rate, cost_per_contact "
+        "from config.campaigns where task = ? and is_active order by campaign_id limit 1",
+        [task],
+    ).fetchone()
+    if campaign is None:
+        return None, None
+    campaign_id, value, margin, cost = campaign
+    size, conversions, profit = connection.execute(
+        "select count(*), coalesce(sum(score), 0), coalesce(sum(expected_profit), 0) "
+        "from audiences.campaign_audiences where campaign_id = ?",
+        [campaign_id],
+    ).fetchone()
+    candidates, negative = connection.execute(
+        f"select count(*), count(*) filter (where score <= 0) from ml.{task}_scores"
+    ).fetchone()
+    economics = {"value": float(value), "margin": float(margin), "cost": float(cost)}
+    audience = {
+        "audience_size": float(size),
+        "candidates": float(candidates),
+        "negative_uplift": float(negative),
+        "expected_incremental_conversions": float(conversions),
+        "expected_incremental_profit": float(profit),
+    }
+    return economics, audience
 
 
 def describe_report(summary: ReportSummary) -> str:

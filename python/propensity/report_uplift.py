@@ -6,12 +6,20 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from html import escape
+from pathlib import Path
 from typing import Any
+
+import numpy as np
+import pandas as pd
+from scipy.stats import spearmanr
 
 from propensity import charts
 from propensity.html_table import Cell, facts, note, table
 from propensity.report_html import STYLE
 from propensity.report_text import fixed, integer, money, percent
+from propensity.uplift_metrics import curve_points, qini_coefficient
+
+UPLIFT_TRUTH_FILE = "uplift_truth.parquet"
 
 NORMALISATION_NOTE = (
     "Rows are ranked by score, highest first. With k rows targeted, Q(k) = Y_t(k) - Y_c(k) * "
@@ -101,11 +109,79 @@ def metric_rows(evaluation: Mapping[str, Any]) -> tuple[list[list[Cell | str]], 
     return rows, classes
 
 
+def uplift_truth_file(truth: Path) -> Path:
+    """The demo's true-uplift file from --truth: the file itself, or uplift_truth.parquet in
+    the directory given (or beside the file given)."""
+    if truth.is_dir():
+        return truth / UPLIFT_TRUTH_FILE
+    return truth if truth.name == UPLIFT_TRUTH_FILE else truth.parent / UPLIFT_TRUTH_FILE
+
+
+def truth_gap(
+    held_out: pd.DataFrame,
+    chosen: str,
+    truth_file: Path,
+    economics: Mapping[str, float] | None = None,
+) -> dict[str, Any]:
+    """The gap to the true effects on the held-out campaign's rows (the only scored rows with
+    a true uplift: the as-of population has none): the oracle's Qini (ranking by the true
+    uplift), the model's share of it, Spearman of predicted with true uplift, and the mean
+    true uplift of the rows the persuadables rule would take (uplift > 0 and uplift x value x
+    margin > cost) against all held-out rows."""
+    truth = pd.read_parquet(truth_file, columns=["campaign_id", "customer_id", "true_uplift"])
+    rows = held_out.merge(truth, on=["campaign_id", "customer_id"], how="inner", validate="1:1")
+    if rows.empty:
+        raise ValueError(f"{truth_file}: no true uplift for the held-out campaign's rows")
+    score = rows[f"score__{chosen}"].to_numpy(dtype=np.float64)
+    true = rows["true_uplift"].to_numpy(dtype=np.float64)
+    oracle = qini_coefficient(true, rows["treatment"], rows["outcome"])
+    model = qini_coefficient(score, rows["treatment"], rows["outcome"])
+    selected = score > 0
+    if economics is not None:
+        selected &= score * economics["value"] * economics["margin"] > economics["cost"]
+    return {
+        "rows": len(rows),
+        "held_out_rows": len(held_out),
+        "qini_oracle": oracle,
+        "qini_model": model,
+        "share_of_oracle": model / oracle if oracle > 0 else float("nan"),
+        "spearman": float(spearmanr(score, true).statistic),
+        "audience_rows": int(selected.sum()),
+        "audience_mean_true_uplift": float(true[selected].mean()) if selected.any() else np.nan,
+        "mean_true_uplift": float(true.mean()),
+        "oracle_curve": [
+            list(point) for point in curve_points(true, rows["treatment"], rows["outcome"])
+        ],
+    }
+
+
+def truth_rows(gap: Mapping[str, Any]) -> list[tuple[str, str]]:
+    """The truth gap as labelled facts."""
+    return [
+        (
+            "held-out rows with a true uplift",
+            f"{integer(gap['rows'])} of {integer(gap['held_out_rows'])}",
+        ),
+        ("oracle Qini (ranking by the true uplift)", fixed(gap["qini_oracle"], 5)),
+        (
+            "model Qini, share of the oracle's",
+            f"{fixed(gap['qini_model'], 5)} ({percent(gap['share_of_oracle'])})",
+        ),
+        ("Spearman, predicted vs true uplift", fixed(gap["spearman"], 3)),
+        (
+            "mean true uplift: persuadables rule vs all held-out rows",
+            f"{percent(gap['audience_mean_true_uplift'])} ({integer(gap['audience_rows'])} rows)"
+            f" vs {percent(gap['mean_true_uplift'])}",
+        ),
+    ]
+
+
 def render_uplift_page(
     registry: Mapping[str, Any],
     evaluation: Mapping[str, Any],
     *,
     audience: Mapping[str, float] | None = None,
+    truth: Mapping[str, Any] | None = None,
 ) -> str:
     """The whole page for one uplift version, as self-contained HTML."""
     version = str(registry["model_version"])
@@ -144,7 +220,10 @@ def render_uplift_page(
     ]
     if audience is None or economics is None:
         parts.append(
-            note("Give --value, --margin and --cost to size the audience by expected profit.")
+            note(
+                "No campaign economics: give --value, --margin and --cost (train-uplift-table),"
+                " or target the task from a campaign of the campaigns seed."
+            )
         )
     else:
         parts.append(
@@ -173,6 +252,17 @@ def render_uplift_page(
                 ]
             )
         )
+    if truth is not None:
+        parts += [
+            "<h2 id='truth'>Gap to the true effects (demo truth)</h2>",
+            facts(truth_rows(truth)),
+            note(
+                "Measured on the held-out campaign's rows: the generator knows the true uplift "
+                "of each exposure only, and the as-of population scored for the audience has "
+                "none. The persuadables rule is applied to those rows with the campaign's "
+                "economics."
+            ),
+        ]
     body = "\n".join(parts)
     return (
         "<!DOCTYPE html>\n<html lang='en'><head><meta charset='utf-8'>"

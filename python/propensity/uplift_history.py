@@ -1,9 +1,11 @@
-"""Uplift learners on the warehouse's campaign history (figures only, no dbt wiring yet).
+"""Uplift learners on the warehouse's campaign history, with the truth (figures for the bench).
 
-The rows are the up-sell campaigns' exposures (`marts.campaign_exposures`) joined to the
-up-sell task's labelled rows (`ml.upsell_training_set`) at the exposure's snapshot date: the
-features the campaign's audience was chosen on, and the outcome `has_upgraded` (a move to a
-higher plan tier in the label window after the snapshot, as int_upsell_labels defines it).
+The rows are the engine's uplift task's (`ml.upsell_uplift_training_set`: the up-sell
+campaigns' exposures joined to the up-sell task's labelled rows at the exposure's snapshot
+date): the features the campaign's audience was chosen on, and the outcome `has_upgraded` (a
+move to a higher plan tier in the label window after the snapshot). The registry trains the
+same rows as the task `upsell_uplift` (train_uplift.py); this module refits them with the
+generator's true uplift beside, for the oracle figures.
 The features are those of the up-sell model in use. The newest campaign is held out (out of
 time); on demo data the generator's `uplift_truth.parquet` adds the oracle ranking.
 """
@@ -49,27 +51,24 @@ def upsell_feature_columns(connection: duckdb.DuckDBPyConnection) -> tuple[str, 
 def upsell_history_rows(
     connection: duckdb.DuckDBPyConnection, campaigns: Sequence[str] = UPSELL_CAMPAIGNS
 ) -> HistoryRows:
-    """Each up-sell exposure with its snapshot's features and its outcome (0/1)."""
+    """Each up-sell exposure with its snapshot's features and its outcome (0/1): the rows of
+    the engine's uplift task (ml.upsell_uplift_training_set, the uplift_training_set macro)."""
     features = upsell_feature_columns(connection)
     listed = ", ".join("?" for _ in campaigns)
-    selected = ", ".join(f"training_rows.{quote_identifier(column)}" for column in features)
+    selected = ", ".join(f"experiment_rows.{quote_identifier(column)}" for column in features)
     frame = connection.execute(
         f"""
         select
-            exposures.campaign_exposure_id,
-            exposures.campaign_id,
-            exposures.customer_id,
-            exposures.snapshot_date,
-            cast(exposures.is_treatment as integer) as treatment,
-            cast(training_rows.has_upgraded as integer) as outcome,
+            experiment_rows.campaign_exposure_id,
+            experiment_rows.campaign_id,
+            experiment_rows.customer_id,
+            experiment_rows.snapshot_date,
+            cast(experiment_rows.is_treatment as integer) as treatment,
+            cast(experiment_rows.has_upgraded as integer) as outcome,
             {selected}
-        from marts.campaign_exposures as exposures
-        inner join ml.upsell_training_set as training_rows
-            on
-                exposures.customer_id = training_rows.customer_id
-                and exposures.snapshot_date = training_rows.snapshot_date
-        where exposures.campaign_id in ({listed})
-        order by exposures.campaign_exposure_id
+        from ml.upsell_uplift_training_set as experiment_rows
+        where experiment_rows.campaign_id in ({listed})
+        order by experiment_rows.campaign_exposure_id
         """,
         list(campaigns),
     ).df()

@@ -12,9 +12,10 @@ from propensity.models import RegistryError, compare_versions, list_versions, pr
 from propensity.pipeline import DbtRunError
 
 SCORED_VERSIONS_SQL = "select distinct model_version from ml.upsell_scores"
+# The up-sell (propensity) campaigns' versions; the persuadables campaign scores with upsell_uplift.
 AUDIENCE_VERSIONS_SQL = (
-    "select distinct model_version from audiences.campaign_audiences "
-    "where campaign_id like 'upsell%'"
+    "select distinct audiences.model_version from audiences.campaign_audiences as audiences "
+    "inner join config.campaigns as campaigns using (campaign_id) where campaigns.task = 'upsell'"
 )
 
 

@@ -33,7 +33,7 @@ def test_build_without_the_optional_event_sources(built, dbt, tmp_path):
         raw_dir=built.raw_dir,
         variables={
             "model_dir": str(tmp_path / "models"),
-            "train_tasks": ["upsell"],
+            "train_tasks": ["upsell", "upsell_uplift"],
             "enabled_sources": {"subscriptions": True, **OPTIONAL_OFF},
         },
     )
@@ -94,6 +94,25 @@ def test_build_without_the_optional_event_sources(built, dbt, tmp_path):
         "select raw_rows, clean_rows, quarantined_rows from quarantine.data_quality_summary "
         "where source_table = 'campaign_exposures'",
     ) == [(0, 0, 0)]
+    # ... so the uplift task has no experiment rows: it is skipped (asked to train, no version,
+    # no scores, no persuadables audience) and the build still passes.
+    for table in ("ml.upsell_uplift_training_set", "ml.upsell_uplift_scores"):
+        assert dbt.scalar(warehouse, f"select count(*) from {table}") == 0, table
+        assert dbt.scalar(built.warehouse, f"select count(*) from {table}") > 300, table
+    assert (
+        dbt.scalar(
+            warehouse, "select count(*) from ml.model_registry where task = ?", ["upsell_uplift"]
+        )
+        == 0
+    )
+    assert (
+        dbt.scalar(
+            warehouse,
+            "select count(*) from audiences.campaign_audiences "
+            "where campaign_id = 'upsell_persuadables_dec'",
+        )
+        == 0
+    )
     assert (
         dbt.scalar(warehouse, "select count(*) from ml.ml_task_features where task = 'acquisition'")
         == 0

@@ -11,7 +11,8 @@ COMPARED = (
     "select * from quarantine.data_quality_summary order by all",
     "select * from marts.customer_feature_snapshots order by all",
     "select customer_id, campaign_id, decile, band, segment, next_best_action, experiment_group "
-    "from audiences.campaign_audiences where campaign_id like 'upsell%' order by all",
+    "from audiences.campaign_audiences where campaign_id in "
+    "(select campaign_id from config.campaigns where task = 'upsell') order by all",
 )
 
 

@@ -25,6 +25,13 @@ def test_ml_tasks_holds_every_declared_task_with_its_defaults(built, dbt):
     assert set(tasks.index) == set(declared)
     for task, settings in declared.items():
         row = tasks.loc[task]
+        # An uplift task takes its entity, keys and label from its base task.
+        base = declared[settings["base_task"]] if "base_task" in settings else {}
+        assert (row["base_task"] if isinstance(row["base_task"], str) else None) == settings.get(
+            "base_task"
+        )
+        own_baselines = settings.get("baselines", {})
+        settings = {**base, **settings}
         entity = settings.get("entity", "customer")
         key = "customer_id" if entity == "customer" else "lead_id"
         assert row["entity"] == entity
@@ -32,7 +39,7 @@ def test_ml_tasks_holds_every_declared_task_with_its_defaults(built, dbt):
         assert json.loads(row["key_columns"]) == settings.get("key_columns", [key])
         assert row["label_column"] == settings["label_column"]
         assert row["label_window_days"] == settings["label_window_days"]
-        assert json.loads(row["baselines"]) == settings.get("baselines", {})
+        assert json.loads(row["baselines"]) == own_baselines
         assert row["training_set_relation"] == f'"ml"."{task}_training_set"'
         # Every declared task was trained by the one build.
         versions = dbt.rows(

@@ -20,7 +20,10 @@ declared_tasks as (
         '{{ tojson(config.baselines) | replace("'", "''") }}' as baselines,
         cast({{ config.get('max_training_rows', var('max_training_rows')) }} as bigint)
             as max_training_rows,
-        '{{ ref(task ~ "_training_set").include(database=false) }}' as training_set_relation
+        '{{ ref(task ~ "_training_set").include(database=false) }}' as training_set_relation,
+        {{ "'" ~ config.base_task ~ "'" if config.get('base_task') else 'cast(null as ' ~ dbt.type_string() ~ ')' }} as base_task,
+        {{ "'" ~ config.treatment_column ~ "'" if config.get('treatment_column') else 'cast(null as ' ~ dbt.type_string() ~ ')' }}
+            as treatment_column
     {{ 'union all' if not loop.last }}
     {%- endfor %}
 )

@@ -37,7 +37,10 @@ def model(dbt, session):
     train_tasks = dbt.config.get("train_tasks")
     inputs = []
     for declared in tasks.sort_values("task").itertuples():
-        features = task_features[task_features["task"] == declared.task].sort_values(
+        treatment_column = declared.treatment_column
+        # An uplift task uses its base task's features.
+        feature_task = declared.base_task if isinstance(declared.base_task, str) else declared.task
+        features = task_features[task_features["task"] == feature_task].sort_values(
             "feature_position"
         )
         inputs.append(
@@ -56,6 +59,7 @@ def model(dbt, session):
                     zip(features["feature_name"], features["reason_template"], strict=True)
                 ),
                 label_window_days=int(declared.label_window_days),
+                treatment_column=treatment_column if isinstance(treatment_column, str) else None,
             )
         )
     return new_registry_rows(

@@ -7,7 +7,7 @@
 
 with
 
-{% for task in var('tasks') -%}
+{% for task in monitored_tasks() -%}
 {%- set config = task_config(task) -%}
 {{ task }}_scores as (
     select * from {{ ref(task ~ '_scores') }}
@@ -19,7 +19,7 @@ with
 
 {% endfor -%}
 reasons_of_every_task as (
-    {%- for task in var('tasks') %}
+    {%- for task in monitored_tasks() %}
     {%- set config = task_config(task) %}
     select
         '{{ task }}' as task,

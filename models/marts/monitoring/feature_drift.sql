@@ -9,7 +9,7 @@ drift_bins as (
 ),
 
 task_thresholds as (
-    {%- for task in var('tasks') %}
+    {%- for task in monitored_tasks() %}
     {%- set config = task_config(task) %}
     select
         '{{ task }}' as task,

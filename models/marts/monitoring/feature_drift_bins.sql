@@ -22,7 +22,7 @@ as_of_snapshot as (
     from snapshots
     where is_as_of_snapshot
 ),
-{% for task in var('tasks') %}
+{% for task in monitored_tasks() %}
 {%- set model = registered_model(task) %}
 {%- set config = task_config(task) %}
 {%- set keys = task_keys(task) %}
@@ -94,14 +94,14 @@ as_of_snapshot as (
 ),
 {% endfor %}
 all_drift_bins as (
-    {%- for task in var('tasks') %}
+    {%- for task in monitored_tasks() %}
     select * from {{ task }}_drift_bins
     {{ 'union all' if not loop.last }}
     {%- endfor %}
 ),
 
 all_references as (
-    {%- for task in var('tasks') %}
+    {%- for task in monitored_tasks() %}
     select * from {{ task }}_reference
     {{ 'union all' if not loop.last }}
     {%- endfor %}
