@@ -304,7 +304,15 @@ def test_demo_reports_and_summary_cover_the_value_tasks(built, tmp_path):
     summaries = write_reports(built.warehouse, tmp_path, truth_file=built.truth_file)
     tasks = [summary.task for summary in summaries]
     assert tasks == sorted(tasks)
-    assert set(tasks) == {"acquisition", "churn", "cross_sell", "upsell", "value_365d", "value_90d"}
+    assert set(tasks) == {
+        "acquisition",
+        "churn",
+        "cross_sell",
+        "upsell",
+        "upsell_uplift",
+        "value_365d",
+        "value_90d",
+    }
     value_page = (tmp_path / "value_365d-v1.html").read_text(encoding="utf-8")
     assert "holds probabilities; value_365d predicts amounts" in value_page
     described = describe_warehouse(built.warehouse)
