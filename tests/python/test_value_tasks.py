@@ -295,7 +295,17 @@ def test_model_card_of_a_value_version(built, dbt, registry, tmp_path):
 
     printed = describe_report(summary)
     assert f"RMSE {evaluation['overall'][row['model_family']]['rmse']:.2f}" in printed
-    assert "beats all 3 other scorers" in printed
+    # The line names what the model does not beat (on this data the chosen family can lose to
+    # another candidate on pooled Gini), but it always beats both baseline rules.
+    comparisons = ordered_comparisons(evaluation)
+    losing = [entry["scorer"] for entry in comparisons if not entry["model_beats_it"]]
+    assert not {"rfm", "run_rate"} & set(losing)
+    if losing:
+        beaten = len(comparisons) - len(losing)
+        assert f"beats {beaten} of {len(comparisons)} other scorers" in printed
+        assert all(label(name) in printed for name in losing)
+    else:
+        assert f"beats all {len(comparisons)} other scorers" in printed
 
 
 def test_demo_reports_and_summary_cover_the_value_tasks(built, tmp_path):
