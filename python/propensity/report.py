@@ -30,7 +30,7 @@ from propensity.report_html import render_card
 from propensity.report_regression import beats_summary as regression_beats_summary
 from propensity.report_regression import headline as regression_headline
 from propensity.report_regression import is_regression, render_regression_card
-from propensity.report_text import beats_summary, fixed
+from propensity.report_text import beats_summary, fixed, goal_noise_text
 from propensity.report_uplift import beats_summary as uplift_beats_summary
 from propensity.report_uplift import headline as uplift_headline
 from propensity.report_uplift import is_uplift, render_uplift_page, uplift_truth_file
@@ -447,7 +447,10 @@ def describe_report(summary: ReportSummary) -> str:
         lines.append(
             f"  truth gap: ROC-AUC {truth.model_roc_auc:.4f} vs truth {truth.truth_roc_auc:.4f} "
             f"(gap {truth.roc_auc_gap:.4f}, goal {TRUTH_GOAL_ROC_AUC}: "
-            f"{'met' if truth.meets_goal else 'NOT met'}); PR-AUC {truth.model_pr_auc:.4f} vs "
+            f"{'met' if truth.meets_goal else 'NOT met'}"
+            + (f"; {goal_noise_text(truth)}" if truth.gap_interval else "")
+            + "); "
+            f"PR-AUC {truth.model_pr_auc:.4f} vs "
             f"{truth.truth_pr_auc:.4f}"
         )
     lines.append(f"  wrote {summary.path} in {summary.seconds:.1f}s")

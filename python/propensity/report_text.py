@@ -229,14 +229,34 @@ def profit_sentence(profit: CampaignProfit) -> str:
     return " ".join(parts)
 
 
+def interval_text(interval: tuple[float, float] | None) -> str:
+    """A 95% interval as [low, high] (empty without one)."""
+    return "" if interval is None else f"[{interval[0]:.4f}, {interval[1]:.4f}]"
+
+
+def goal_noise_text(pooled: TruthComparison) -> str:
+    """Whether the rows can tell the pooled gap from the goal (empty without an interval)."""
+    if pooled.gap_interval is None:
+        return ""
+    verdict = (
+        "includes the goal: these rows cannot tell the gap from it"
+        if pooled.goal_in_interval
+        else "excludes the goal"
+    )
+    return f"its 95% interval {interval_text(pooled.gap_interval)} {verdict}"
+
+
 def truth_sentence(pooled: TruthComparison) -> str:
-    """Whether the pooled model ROC-AUC is within TRUTH_GOAL_ROC_AUC of the truth's."""
+    """Whether the pooled model ROC-AUC is within TRUTH_GOAL_ROC_AUC of the truth's, and
+    whether the gap's bootstrap interval can tell it from the goal."""
+    noise = goal_noise_text(pooled)
     return (
         f"Pooled, the model's ROC-AUC is {pooled.roc_auc_gap:.4f} below the truth's "
         f"({pooled.model_roc_auc:.4f} vs {pooled.truth_roc_auc:.4f}): "
         + (
-            f"within the {TRUTH_GOAL_ROC_AUC} goal."
+            f"within the {TRUTH_GOAL_ROC_AUC} goal"
             if pooled.meets_goal
-            else f"it misses the {TRUTH_GOAL_ROC_AUC} goal."
+            else f"it misses the {TRUTH_GOAL_ROC_AUC} goal"
         )
+        + (f"; {noise} (bootstrap over customers)." if noise else ".")
     )

@@ -3,14 +3,19 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 import duckdb
+import numpy as np
 import pandas as pd
 from sklearn.metrics import average_precision_score, roc_auc_score
 
 TRUTH_GOAL_ROC_AUC = 0.02  # the model should be within this ROC-AUC of the true probabilities
+# The pooled gap's 95% interval: a bootstrap over entities (a customer's rows in every fold are
+# resampled together, with Poisson(1) weights), fixed seed, so the same rows give the same interval.
+GAP_BOOTSTRAP_RESAMPLES = 400
+GAP_BOOTSTRAP_SEED = 20261202
 
 
 # The columns that can identify a truth row besides snapshot_date.
@@ -33,6 +38,8 @@ class TruthComparison:
     truth_roc_auc: float
     model_pr_auc: float
     truth_pr_auc: float
+    # The ROC-AUC gap's 95% bootstrap interval (the pooled comparison only).
+    gap_interval: tuple[float, float] | None = None
 
     @property
     def roc_auc_gap(self) -> float:
@@ -48,6 +55,15 @@ class TruthComparison:
     def meets_goal(self) -> bool:
         """Whether the model is within TRUTH_GOAL_ROC_AUC of the truth."""
         return self.roc_auc_gap <= TRUTH_GOAL_ROC_AUC
+
+    @property
+    def goal_in_interval(self) -> bool | None:
+        """Whether the goal lies inside the gap's 95% interval: the rows cannot tell the gap
+        from the goal (None without an interval)."""
+        if self.gap_interval is None:
+            return None
+        low, high = self.gap_interval
+        return low <= TRUTH_GOAL_ROC_AUC <= high
 
 
 @dataclass(frozen=True)
@@ -85,6 +101,43 @@ def _compare(label: str, snapshot: str, rows: pd.DataFrame, column: str) -> Trut
     )
 
 
+def weighted_roc_auc(labels: np.ndarray, groups: np.ndarray, weights: np.ndarray) -> float:
+    """ROC-AUC with row weights, from the rows' score ranks (`groups`: the index of each row's
+    distinct score in ascending order; tied scores count one half)."""
+    size = int(groups.max()) + 1
+    positives = np.bincount(groups, weights=weights * labels, minlength=size)
+    negatives = np.bincount(groups, weights=weights * (1 - labels), minlength=size)
+    below = np.cumsum(negatives) - negatives
+    ranked_pairs = (positives * (below + 0.5 * negatives)).sum()
+    return float(ranked_pairs / (positives.sum() * negatives.sum()))
+
+
+def gap_interval(
+    labels: np.ndarray,
+    score: np.ndarray,
+    truth: np.ndarray,
+    entities: np.ndarray,
+    *,
+    resamples: int = GAP_BOOTSTRAP_RESAMPLES,
+    seed: int = GAP_BOOTSTRAP_SEED,
+) -> tuple[float, float]:
+    """The 95% percentile interval of truth ROC-AUC minus model ROC-AUC over bootstrap
+    resamples of entities (every row of an entity shares its Poisson(1) weight)."""
+    labels = np.asarray(labels, dtype=np.float64)
+    score_groups = np.unique(np.asarray(score), return_inverse=True)[1]
+    truth_groups = np.unique(np.asarray(truth), return_inverse=True)[1]
+    entity_index = np.unique(np.asarray(entities), return_inverse=True)[1]
+    rng = np.random.default_rng(seed)
+    gaps = np.empty(resamples)
+    for draw in range(resamples):
+        weights = rng.poisson(1.0, entity_index.max() + 1)[entity_index].astype(np.float64)
+        gaps[draw] = weighted_roc_auc(labels, truth_groups, weights) - weighted_roc_auc(
+            labels, score_groups, weights
+        )
+    low, high = np.percentile(gaps, [2.5, 97.5])
+    return float(low), float(high)
+
+
 def truth_gap(predictions: pd.DataFrame, truth: pd.DataFrame, column: str) -> TruthGap:
     """The model's out-of-time score (the chosen family, raw) against the true probability
     on the prediction rows the truth covers, joined on the entity keys both carry
@@ -111,6 +164,13 @@ def truth_gap(predictions: pd.DataFrame, truth: pd.DataFrame, column: str) -> Tr
         for fold, rows in matched.groupby("fold", sort=True)
     ]
     pooled = _compare("pooled", "all folds", matched, column)
+    interval = gap_interval(
+        matched["label"].astype(int).to_numpy(),
+        matched["score"].to_numpy(),
+        matched[column].to_numpy(),
+        matched[keys[0]].to_numpy(),
+    )
+    pooled = replace(pooled, gap_interval=interval)
     return TruthGap(
         truth_column=column,
         prediction_rows=len(predictions),

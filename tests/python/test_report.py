@@ -33,7 +33,12 @@ from propensity.report_text import (
     segment_flags,
     verdict_lines,
 )
-from propensity.truth import truth_gap
+from propensity.truth import (
+    TRUTH_GOAL_ROC_AUC,
+    gap_interval,
+    truth_gap,
+    weighted_roc_auc,
+)
 
 # --------------------------------------------------------------------------------------------
 # Profit curve on a hand-computed example
@@ -309,6 +314,66 @@ def test_truth_gap_compares_model_and_truth_on_the_same_rows() -> None:
     assert [fold.label for fold in gap.folds] == ["fold 1", "fold 2"]
     assert [fold.rows for fold in gap.folds] == [199, 200]
     assert gap.pooled.meets_goal == (gap.pooled.roc_auc_gap <= 0.02)
+    # The pooled gap carries its bootstrap interval (the same one gap_interval gives on the
+    # matched rows, by customer); the folds carry none.
+    low, high = gap.pooled.gap_interval
+    assert low < gap.pooled.roc_auc_gap < high
+    assert (low, high) == gap_interval(
+        matched.label.to_numpy(), matched.score.to_numpy(), truth_probability[1:],
+        matched.customer_id.to_numpy(),
+    )  # fmt: skip
+    assert gap.pooled.goal_in_interval == (low <= TRUTH_GOAL_ROC_AUC <= high)
+    assert all(fold.gap_interval is None and fold.goal_in_interval is None for fold in gap.folds)
+
+
+def test_weighted_roc_auc_equals_sklearn_with_weights_and_ties() -> None:
+    rng = np.random.default_rng(11)
+    labels = (rng.uniform(size=3000) < 0.2).astype(int)
+    score = np.round(rng.normal(labels * 0.5, 1.0), 1)  # rounded: many tied scores
+    weights = rng.poisson(1.0, 3000).astype(float)
+    groups = np.unique(score, return_inverse=True)[1]
+    assert weighted_roc_auc(labels, groups, weights) == pytest.approx(
+        roc_auc_score(labels, score, sample_weight=weights), abs=1e-12
+    )
+
+
+def _delong_gap_standard_error(labels: np.ndarray, first: np.ndarray, second: np.ndarray) -> float:
+    """DeLong's (1988) standard error of AUC(first) - AUC(second) on the same rows."""
+    positives, negatives = labels == 1, labels == 0
+    components = []
+    for score in (first, second):
+        pos, neg = score[positives][:, None], score[negatives][None, :]
+        kernel = (pos > neg) + 0.5 * (pos == neg)
+        components.append((kernel.mean(axis=1), kernel.mean(axis=0)))
+    s10 = np.cov(np.vstack([components[0][0], components[1][0]]))
+    s01 = np.cov(np.vstack([components[0][1], components[1][1]]))
+    contrast = np.array([1.0, -1.0])
+    variance = contrast @ s10 @ contrast / positives.sum() + contrast @ s01 @ contrast / (
+        negatives.sum()
+    )
+    return float(np.sqrt(variance))
+
+
+def test_gap_interval_agrees_with_delong_and_resamples_whole_customers() -> None:
+    rng = np.random.default_rng(5)
+    rows = 4000
+    truth_probability = rng.uniform(0.01, 0.4, rows)
+    labels = (rng.uniform(size=rows) < truth_probability).astype(int)
+    score = truth_probability + rng.normal(0, 0.08, rows)
+    customers = np.arange(rows)
+    low, high = gap_interval(labels, score, truth_probability, customers)
+    # One row per customer: the bootstrap's 95% interval is about +-1.96 DeLong errors wide.
+    delong = _delong_gap_standard_error(labels, truth_probability, score)
+    assert (high - low) / (2 * 1.96) == pytest.approx(delong, rel=0.15)
+    # Every customer's rows twice (as in four monthly folds): a customer's rows share one
+    # weight, so the interval is the same, not narrower by sqrt(2) as a row bootstrap's would be.
+    twice = gap_interval(
+        np.tile(labels, 2), np.tile(score, 2), np.tile(truth_probability, 2),
+        np.tile(customers, 2),
+    )  # fmt: skip
+    assert twice == pytest.approx((low, high), abs=1e-12)
+    # The same rows give the same interval (fixed seed).
+    assert gap_interval(labels, score, truth_probability, customers) == (low, high)
 
 
 # --------------------------------------------------------------------------------------------
@@ -410,6 +475,11 @@ def test_report_end_to_end(built, dbt, registry, tmp_path) -> None:
         f"{truth_roc_auc:.4f}",
         f"{truth_roc_auc - model_roc_auc:.4f}",
     ]
+    interval = gap_interval(
+        joined["label"].to_numpy(), joined["score"].to_numpy(),
+        joined["true_upsell_probability"].to_numpy(), joined["customer_id"].to_numpy(),
+    )  # fmt: skip
+    assert pooled[7] == f"[{interval[0]:.4f}, {interval[1]:.4f}]"
     assert summaries[0].truth.roc_auc_gap == pytest.approx(truth_roc_auc - model_roc_auc)
     assert pooled[-1] == ("yes" if truth_roc_auc - model_roc_auc <= 0.02 else "NO")
 
