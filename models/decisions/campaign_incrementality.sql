@@ -63,7 +63,7 @@ pooled_per_campaign as (
     select
         campaigns.campaign_id,
         count(*) as readouts_count,
-        string_agg(trusted_readouts.campaign_id, ',' order by trusted_readouts.campaign_id)
+        {{ dbt.listagg('trusted_readouts.campaign_id', "','", 'order by trusted_readouts.campaign_id') }}
             as readout_campaign_ids,
         sum(trusted_readouts.absolute_lift / power(trusted_readouts.lift_standard_error, 2))
         / sum(1 / power(trusted_readouts.lift_standard_error, 2)) as pooled_absolute_lift,
