@@ -5,7 +5,9 @@
     product's price, or a value task's predicted revenue for that customer), so expected
     value = score x value and expected profit = expected value x margin - cost per contact
     (incremental for an uplift task, whose score is the predicted uplift; such a campaign
-    never takes a customer with uplift <= 0);
+    never takes a customer with uplift <= 0); expected incremental profit counts only the
+    share of the expected conversions the contact causes (campaign_incrementality: 1 for an
+    uplift task, else measured by past read-outs or assumed), the figure decisions choose by;
     the campaign ranks by score or by expected value (rank_by) and its audience rule picks
     who is in, at most max_contacts of them; next-best-action rules choose the action; a
     hash of customer and campaign assigns the control group. -#}
@@ -40,6 +42,10 @@ predicted_values as (
     select * from {{ ref('customer_predicted_values') }}
 ),
 
+incrementality as (
+    select * from {{ ref('campaign_incrementality') }}
+),
+
 scores_ranked as (
     select
         *,
@@ -59,6 +65,8 @@ candidates_valued as (
         campaigns.rank_by,
         campaigns.margin_rate,
         campaigns.cost_per_contact,
+        incrementality.incremental_share,
+        incrementality.incrementality_source,
         scores_ranked.customer_id,
         scores_ranked.snapshot_date,
         scores_ranked.model_version,
@@ -80,6 +88,7 @@ candidates_valued as (
         ) as conversion_value
     from campaigns
     inner join scores_ranked on campaigns.task = scores_ranked.task
+    inner join incrementality on campaigns.campaign_id = incrementality.campaign_id
     left join predicted_values
         on
             campaigns.value_source = predicted_values.task
@@ -90,7 +99,9 @@ candidates as (
     select
         *,
         score * conversion_value as expected_value,
-        score * conversion_value * margin_rate - cost_per_contact as expected_profit
+        score * conversion_value * margin_rate - cost_per_contact as expected_profit,
+        score * incremental_share * conversion_value * margin_rate - cost_per_contact
+            as expected_incremental_profit
     from candidates_valued
     where not exists (
         select 1
@@ -203,6 +214,9 @@ final as (
         banded.expected_value,
         banded.expected_profit,
         banded.is_incremental_profit,
+        banded.expected_incremental_profit,
+        banded.incremental_share,
+        banded.incrementality_source,
         banded.decile,
         banded.band,
         banded.segment,

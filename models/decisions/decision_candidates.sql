@@ -2,11 +2,13 @@
     row (customer and active campaign) with the one status that decided it. In order:
     control_group (held out of this campaign's contact; other campaigns may still reach the
     customer), no_action (the rule says no_contact, or no rule matched), not_profitable
-    (expected profit <= 0), then the contact policy on the action's channel (excluded,
-    opted_out_channel, no_email_address, capped, cooling_down, no_channel_policy), and among the
-    eligible rest: the chosen one (the best expected profit; candidates within
-    decision_near_tie_profit of it count as tied and the lowest action_priority wins),
-    lower_priority (a near tie that lost on priority) or lower_expected_profit. -#}
+    (expected incremental profit <= 0: the conversions the contact causes do not pay for it,
+    however large the gross expected profit), then the contact policy on the action's channel
+    (excluded, opted_out_channel, no_email_address, capped, cooling_down, no_channel_policy),
+    and among the eligible rest: the chosen one (the best expected incremental profit;
+    candidates within decision_near_tie_profit of it count as tied and the lowest
+    action_priority wins), lower_priority (a near tie that lost on priority) or
+    lower_expected_profit (a lower expected incremental profit). -#}
 with
 
 audiences as (
@@ -40,6 +42,9 @@ candidates as (
         audiences.band,
         audiences.expected_value,
         audiences.expected_profit,
+        audiences.expected_incremental_profit,
+        audiences.incremental_share,
+        audiences.incrementality_source,
         audiences.experiment_group,
         priorities.action_priority,
         eligibility.policy_version,
@@ -48,7 +53,7 @@ candidates as (
         case
             when audiences.experiment_group = 'control' then 'control_group'
             when audiences.next_best_action in ('no_contact', 'no_rule_matched') then 'no_action'
-            when audiences.expected_profit <= 0 then 'not_profitable'
+            when audiences.expected_incremental_profit <= 0 then 'not_profitable'
             when eligibility.channel is null then 'no_channel_policy'
             else eligibility.blocking_reason
         end as blocked_status,
@@ -59,7 +64,12 @@ candidates as (
                 then
                     'rule ' || coalesce(cast(audiences.next_best_action_rule as varchar), 'none')
                     || ' gives ' || audiences.next_best_action
-            when audiences.expected_profit <= 0 then 'expected profit not positive'
+            when audiences.expected_incremental_profit <= 0
+                then
+                    'expected incremental profit '
+                    || cast(round(audiences.expected_incremental_profit, 2) as varchar)
+                    || ' not positive (share ' || cast(round(audiences.incremental_share, 3) as varchar)
+                    || ' ' || audiences.incrementality_source || ')'
             when eligibility.channel is null then 'no contact_policy row for ' || audiences.action_channel
             when eligibility.blocking_reason = 'excluded' then eligibility.exclusion_reasons
             when eligibility.blocking_reason = 'capped'
@@ -89,7 +99,7 @@ candidates as (
 eligible_best as (
     select
         customer_id,
-        max(expected_profit) as best_expected_profit
+        max(expected_incremental_profit) as best_expected_incremental_profit
     from candidates
     where blocked_status is null
     group by customer_id
@@ -98,18 +108,20 @@ eligible_best as (
 eligible_ranked as (
     select
         candidates.*,
-        candidates.expected_profit
-        >= eligible_best.best_expected_profit - {{ var('decision_near_tie_profit') }} as is_near_tie,
+        candidates.expected_incremental_profit
+        >= eligible_best.best_expected_incremental_profit - {{ var('decision_near_tie_profit') }}
+            as is_near_tie,
         row_number() over (
             partition by candidates.customer_id
             order by
                 case
                     when
-                        candidates.expected_profit
-                        >= eligible_best.best_expected_profit - {{ var('decision_near_tie_profit') }}
+                        candidates.expected_incremental_profit
+                        >= eligible_best.best_expected_incremental_profit
+                        - {{ var('decision_near_tie_profit') }}
                         then candidates.action_priority
                 end asc nulls last,
-                candidates.expected_profit desc,
+                candidates.expected_incremental_profit desc,
                 candidates.campaign_id asc
         ) as candidate_rank
     from candidates
@@ -122,7 +134,7 @@ chosen as (
         customer_id,
         campaign_id,
         action_priority,
-        expected_profit
+        expected_incremental_profit
     from eligible_ranked
     where candidate_rank = 1
 ),
@@ -142,6 +154,9 @@ final as (
         candidates.band,
         candidates.expected_value,
         candidates.expected_profit,
+        candidates.expected_incremental_profit,
+        candidates.incremental_share,
+        candidates.incrementality_source,
         candidates.experiment_group,
         candidates.action_priority,
         candidates.policy_version,
@@ -159,8 +174,8 @@ final as (
             when candidates.blocked_status is not null then candidates.blocked_detail
             when eligible_ranked.candidate_rank = 1 then 'best eligible candidate'
             else
-                'lost to ' || chosen.campaign_id || ' (expected profit '
-                || cast(round(chosen.expected_profit, 2) as varchar) || ', action priority '
+                'lost to ' || chosen.campaign_id || ' (expected incremental profit '
+                || cast(round(chosen.expected_incremental_profit, 2) as varchar) || ', action priority '
                 || cast(chosen.action_priority as varchar) || ')'
         end as status_detail
     from candidates

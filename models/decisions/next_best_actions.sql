@@ -6,7 +6,8 @@
     retention), due_hours otherwise; an automated send (email, in_app) is sent on the
     decision day. The decision time is the as-of date (midnight UTC), so a rebuild of the same
     as-of date decides the same. is_fallback marks a customer whose better candidates were
-    blocked by the contact policy; fallback_reason names the best of them. -#}
+    blocked by the contact policy; fallback_reason names the best of them. "Better" means a
+    higher expected incremental profit, the figure decision_candidates chooses by. -#}
 with
 
 candidates as (
@@ -40,17 +41,17 @@ better_blocked as (
         candidates.campaign_id,
         candidates.next_best_action,
         candidates.action_channel,
-        candidates.expected_profit,
+        candidates.expected_incremental_profit,
         candidates.candidate_status,
         row_number() over (
             partition by candidates.customer_id
-            order by candidates.expected_profit desc, candidates.campaign_id asc
+            order by candidates.expected_incremental_profit desc, candidates.campaign_id asc
         ) as blocked_rank
     from candidates
     inner join chosen
         on
             candidates.customer_id = chosen.customer_id
-            and candidates.expected_profit > chosen.expected_profit
+            and candidates.expected_incremental_profit > chosen.expected_incremental_profit
     where
         candidates.candidate_status in (
             'excluded', 'opted_out_channel', 'no_email_address', 'capped', 'cooling_down',
@@ -129,6 +130,9 @@ final as (
         decided.score,
         decided.expected_profit,
         decided.is_incremental_profit,
+        decided.expected_incremental_profit,
+        decided.incremental_share,
+        decided.incrementality_source,
         routed.owner_team,
         {{ dbt.dateadd('hour', 'decided.due_hours', 'decided.decided_at') }} as due_at,
         case when not decided.is_manual then cast(decided.decided_at as date) end as send_date,
@@ -159,8 +163,9 @@ final as (
             when better_blocked.customer_id is not null
                 then
                     better_blocked.campaign_id || ' (' || better_blocked.next_best_action || ' by '
-                    || better_blocked.action_channel || ', expected profit '
-                    || cast(round(better_blocked.expected_profit, 2) as varchar) || ') was '
+                    || better_blocked.action_channel || ', expected incremental profit '
+                    || cast(round(better_blocked.expected_incremental_profit, 2) as varchar)
+                    || ') was '
                     || better_blocked.candidate_status
         end as fallback_reason
     from decided

@@ -125,12 +125,22 @@ def describe_warehouse(warehouse: Path) -> str:
         ).fetchall()
         lines.append("\nsuppressed (audiences.campaign_suppressions):")
         lines.extend(f"  {reason:<24} {count:>8,} customers" for reason, count in suppressed)
-        lines.append("\nnext-best-actions (decisions.next_best_actions):")
-        for channel, count, teams in connection.execute(
-            "select channel, count(*), string_agg(distinct owner_team, ', ' order by owner_team) "
-            "from decisions.next_best_actions group by all order by all"
+        lines.append("\nincrementality (decisions.campaign_incrementality):")
+        for campaign, share, source in connection.execute(
+            "select campaign_id, incremental_share, incrementality_source "
+            "from decisions.campaign_incrementality order by campaign_id"
         ).fetchall():
-            lines.append(f"  {channel:<24} {count:>8,} customers  owner: {teams}")
+            lines.append(f"  {campaign:<24} {share:>8.3f} of conversions caused  ({source})")
+        lines.append("\nnext-best-actions (decisions.next_best_actions):")
+        for channel, count, profit, teams in connection.execute(
+            "select channel, count(*), sum(expected_incremental_profit), "
+            "string_agg(distinct owner_team, ', ' order by owner_team) "
+            "from decisions.next_best_actions group by channel order by channel"
+        ).fetchall():
+            lines.append(
+                f"  {channel:<24} {count:>8,} customers  incremental profit {profit:>12,.0f}"
+                f"  owner: {teams}"
+            )
         lines.append("\ncampaign read-outs (experiments.campaign_readouts):")
         for (
             campaign,

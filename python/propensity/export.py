@@ -68,6 +68,10 @@ select
     round(decisions.score, 6) as score,
     round(decisions.expected_profit, 2) as expected_profit,
     decisions.is_incremental_profit,
+    -- what the decision was chosen by: the profit of the conversions the contact causes
+    round(decisions.expected_incremental_profit, 2) as expected_incremental_profit,
+    round(decisions.incremental_share, 4) as incremental_share,
+    decisions.incrementality_source,
     decisions.owner_team,
     decisions.due_at,
     decisions.send_date,
@@ -102,7 +106,11 @@ where
             suppressions.campaign_id = decisions.campaign_id
             and suppressions.customer_id = decisions.customer_id
     )
-order by decisions.priority, decisions.due_at, decisions.expected_profit desc, decisions.customer_id
+order by
+    decisions.priority,
+    decisions.due_at,
+    decisions.expected_incremental_profit desc,
+    decisions.customer_id
 """
 
 

@@ -1,4 +1,5 @@
-"""Decisions: next_best_actions recomputed in pandas from campaign_audiences and the policy."""
+"""Decisions: next_best_actions recomputed in pandas from campaign_audiences and the policy
+(the choice is by expected incremental profit)."""
 
 from __future__ import annotations
 
@@ -116,17 +117,17 @@ def recomputed(built, dbt) -> Recomputed:
         how="left",
     ).merge(priorities, on=["task", "next_best_action"], how="left")
     status = candidates["reason"].copy()
-    status[candidates["expected_profit"] <= 0] = "not_profitable"
+    status[candidates["expected_incremental_profit"] <= 0] = "not_profitable"
     status[candidates["next_best_action"].isin(["no_contact", "no_rule_matched"])] = "no_action"
     status[candidates["experiment_group"] == "control"] = "control_group"
     candidates["status"] = status
 
     eligible = candidates[candidates["status"].isna()].copy()
-    best = eligible.groupby("customer_id")["expected_profit"].transform("max")
-    eligible["near_tie"] = eligible["expected_profit"] >= best - NEAR_TIE_PROFIT
+    best = eligible.groupby("customer_id")["expected_incremental_profit"].transform("max")
+    eligible["near_tie"] = eligible["expected_incremental_profit"] >= best - NEAR_TIE_PROFIT
     eligible["tie_priority"] = eligible["action_priority"].where(eligible["near_tie"])
     eligible = eligible.sort_values(
-        ["customer_id", "tie_priority", "expected_profit", "campaign_id"],
+        ["customer_id", "tie_priority", "expected_incremental_profit", "campaign_id"],
         ascending=[True, True, False, True],
         na_position="last",
     )
@@ -150,6 +151,10 @@ def test_one_decision_per_customer_is_the_recomputed_choice(decisions, recompute
     assert (merged["channel"] == merged["action_channel"]).all()
     assert (merged["next_best_action_x"] == merged["next_best_action_y"]).all()
     assert (merged["expected_profit_x"] - merged["expected_profit_y"]).abs().max() < 1e-9
+    incremental = merged["expected_incremental_profit_x"] - merged["expected_incremental_profit_y"]
+    assert incremental.abs().max() < 1e-9
+    assert (merged["incremental_share_x"] == merged["incremental_share_y"]).all()
+    assert (merged["incrementality_source_x"] == merged["incrementality_source_y"]).all()
 
 
 def test_candidate_statuses_match_the_recomputed_policy(built, dbt, recomputed):
@@ -178,7 +183,7 @@ def test_no_decision_on_a_blocked_channel_or_a_control_group(decisions, recomput
     control = recomputed.candidates[recomputed.candidates["experiment_group"] == "control"]
     held_out = decisions.merge(control, on=["customer_id", "campaign_id"])
     assert held_out.empty
-    assert (decisions["expected_profit"] > 0).all()
+    assert (decisions["expected_incremental_profit"] > 0).all()
     assert not decisions["next_best_action"].isin(["no_contact", "no_rule_matched"]).any()
 
 
@@ -342,3 +347,66 @@ def test_a_capped_rep_call_falls_back_to_the_next_best_candidate(built, dbt, tmp
     assert after["is_fallback"].tolist() == [True]
     assert after["fallback_reason"].iloc[0].startswith(rep_campaign)
     assert after["fallback_reason"].iloc[0].endswith("was capped")
+
+
+def test_decision_history_gains_the_incremental_columns_and_keeps_older_rows(
+    built, dbt, decisions, tmp_path
+):
+    """A history table written before decisions chose by incremental profit (without its
+    three columns) gets them appended by the next build: older rows keep null there, the
+    rebuilt date's rows carry next_best_actions' figures, and the column order is the one a
+    new table has (the contract's)."""
+    warehouse = dbt.copy_warehouse(built.warehouse, tmp_path / "old-history.duckdb")
+    added = ["expected_incremental_profit", "incremental_share", "incrementality_source"]
+    with duckdb.connect(str(warehouse)) as connection:
+        new_order = [
+            row[0] for row in connection.execute("describe decisions.decision_history").fetchall()
+        ]
+        for column in added:
+            connection.execute(f"alter table decisions.decision_history drop column {column}")
+        connection.execute(
+            "insert into decisions.decision_history select * replace ("
+            "'earlier-' || decision_id as decision_id, snapshot_date - 31 as snapshot_date) "
+            "from decisions.decision_history"
+        )
+    assert new_order[-4:] == ["built_at", *added]
+    dbt.run(
+        ["run", "--select", "decision_history"],
+        warehouse=warehouse,
+        raw_dir=built.raw_dir,
+        variables={"model_dir": str(built.model_dir)},
+    )
+    with duckdb.connect(str(warehouse), read_only=True) as connection:
+        order = [
+            row[0] for row in connection.execute("describe decisions.decision_history").fetchall()
+        ]
+    assert order == new_order
+    history = dbt.query(warehouse, "select * from decisions.decision_history")
+    earlier = history[history["decision_id"].str.startswith("earlier-")]
+    assert len(earlier) == len(decisions)
+    assert earlier[added].isna().all().all()
+    current = history[~history["decision_id"].str.startswith("earlier-")].merge(
+        decisions, on="decision_id", suffixes=("", "_decided")
+    )
+    assert len(current) == len(decisions)
+    for column in added:
+        assert (current[column] == current[f"{column}_decided"]).all(), column
+
+
+def test_the_incremental_rule_changes_choices_the_gross_rule_would_make(recomputed):
+    """On the session data, choosing by gross expected profit among the same eligible
+    candidates would pick another campaign for some customers: the rule matters."""
+    eligible = recomputed.candidates[recomputed.candidates["status"].isna()]
+    by_gross = (
+        eligible.sort_values(["customer_id", "expected_profit"], ascending=[True, False])
+        .groupby("customer_id")
+        .head(1)
+    )
+    merged = by_gross.merge(recomputed.chosen, on="customer_id", suffixes=("_gross", ""))
+    changed = merged[merged["campaign_id_gross"] != merged["campaign_id"]]
+    assert len(changed) > 0
+    # where they differ, the chosen candidate adds more than the gross favourite
+    assert (
+        changed["expected_incremental_profit"]
+        >= changed["expected_incremental_profit_gross"] - NEAR_TIE_PROFIT
+    ).all()

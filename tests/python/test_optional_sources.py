@@ -113,6 +113,13 @@ def test_build_without_the_optional_event_sources(built, dbt, tmp_path):
         )
         == 0
     )
+    # ... and no read-outs: every propensity campaign's incremental share is the assumed default
+    shares = dbt.rows(
+        warehouse,
+        "select incrementality_source, incremental_share, count(*) "
+        "from decisions.campaign_incrementality group by all order by all",
+    )
+    assert shares == [("assumed", 0.25, 5), ("uplift_model", 1.0, 1)]
     assert (
         dbt.scalar(warehouse, "select count(*) from ml.ml_task_features where task = 'acquisition'")
         == 0

@@ -428,10 +428,21 @@ def test_demo_summary_lists_every_readout_and_the_decisions_per_channel(built, m
     decisions = duckdb.connect(str(built.warehouse), read_only=True)
     try:
         per_channel = decisions.execute(
-            "select channel, count(*) from decisions.next_best_actions group by all"
+            "select channel, list(expected_incremental_profit) "
+            "from decisions.next_best_actions group by all"
+        ).fetchall()
+        shares = decisions.execute(
+            "select campaign_id, incremental_share, incrementality_source "
+            "from decisions.campaign_incrementality"
         ).fetchall()
     finally:
         decisions.close()
     assert per_channel
-    for channel, count in per_channel:
-        assert re.search(rf"^  {channel} +{count:,} customers ", described, re.MULTILINE)
+    for channel, profits in per_channel:
+        count, profit = f"{len(profits):,}", f"{sum(profits):,.0f}"
+        line = rf"^  {channel} +{count} customers  incremental profit +{profit}  owner: "
+        assert re.search(line, described, re.MULTILINE)
+    assert shares
+    for campaign, share, source in shares:
+        expected = f"  {campaign:<24} {share:>8.3f} of conversions caused  ({source})"
+        assert expected in described.splitlines()
