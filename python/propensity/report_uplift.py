@@ -49,7 +49,8 @@ SELECTION_NOTE = (
 NO_SIGNAL_NOTE = (
     "The chosen learner's out-of-fold ranking is NOT better than random on the training "
     "campaigns (slope b <= 0): every customer gets the same predicted uplift, the average "
-    "effect, and the ranking below is not to be trusted."
+    "effect, so the deployed score does not rank. The held-out Qini figures above (and the "
+    "model Qini of the truth gap) are the raw learners' rankings, not the deployed score's."
 )
 METRIC_COLUMNS = (
     ("qini", "Qini", 5),
