@@ -4,9 +4,12 @@ on the randomised exposures of every campaign but the newest, measured on the ne
 The rows are the task's training set (`uplift_training_set` macro): one per exposure of the
 base task's campaigns with a complete label, the base task's features at the exposure's
 snapshot, the label as outcome and `treatment_column` as treatment. The newest campaign (by
-its newest exposure snapshot) is held out, out of time; the chosen learner (best held-out
-Qini) is registered with its ONNX graph, its scoring SQL and the held-out predictions of every
-learner and of the response models, from which the report draws the Qini curves.
+its newest exposure snapshot) is held out, out of time. The learner is chosen by its
+out-of-fold Qini on the earlier campaigns (3 folds, a customer's rows in one fold) and its uplift
+calibrated on those out-of-fold predictions (treated share per campaign); it is registered with
+its ONNX graph (calibration included), its scoring SQL and the held-out predictions of every
+learner and of the response models, from which the report draws the Qini curves and the
+calibration check.
 """
 
 from __future__ import annotations
@@ -21,6 +24,7 @@ from propensity.train import FEATURES_PLACEHOLDER, TrainedModel, TrainingConfig,
 from propensity.uplift import UpliftDataError, fit_uplift
 
 CAMPAIGN_COLUMN = "campaign_id"
+CUSTOMER_COLUMN = "customer_id"
 
 
 def newest_campaign(frame: pd.DataFrame, snapshot_column: str = "snapshot_date") -> str:
@@ -32,8 +36,9 @@ def newest_campaign(frame: pd.DataFrame, snapshot_column: str = "snapshot_date")
 def train_uplift_task(
     frame: pd.DataFrame, config: TrainingConfig, treatment_column: str, version_number: int
 ) -> TrainedModel:
-    """Fit the uplift learners out of time (the newest campaign held out) and register the
-    best; TrainingDataError when the rows cannot (no exposures, one campaign, one arm)."""
+    """Choose and calibrate the uplift learner on the earlier campaigns (out of fold), measure
+    it on the newest and register it; TrainingDataError when the rows cannot (no exposures, one
+    campaign, one arm)."""
     if frame.empty:
         raise TrainingDataError(
             f"{config.task}: no experiment rows (experiments source off, or no exposure of a "
@@ -63,6 +68,8 @@ def train_uplift_task(
             holdout,
             seed=config.seed,
             families=config.families or ("logistic_regression", "hist_gradient_boosting"),
+            groups=frame[CUSTOMER_COLUMN].to_numpy() if CUSTOMER_COLUMN in frame else None,
+            strata=frame[CAMPAIGN_COLUMN].to_numpy(),
         )
     except UpliftDataError as error:
         raise TrainingDataError(f"{config.task}: {error}") from error
@@ -98,7 +105,7 @@ def train_uplift_task(
             ),
             "out_of_time": True,
         },
-    }
+    } | fit.selection_figures()
     return TrainedModel(
         model_version=model_version,
         task=config.task,
@@ -113,7 +120,7 @@ def train_uplift_task(
         validation_rows=len(test_rows),
         validation_positives=int(test_rows["outcome"].sum()),
         metrics=metrics,
-        calibration="none",
+        calibration=fit.calibration_label(),
         evaluation=evaluation,
         onnx_path=onnx_path,
         onnx_sha256=hashlib.sha256(fit.onnx_bytes).hexdigest(),

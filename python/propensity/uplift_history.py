@@ -92,8 +92,9 @@ def fit_history(
     holdout_campaign: str = UPSELL_CAMPAIGNS[-1],
     seed: int = 20261125,
 ) -> tuple[HistoryRows, UpliftFit]:
-    """Fit the learners on the earlier up-sell campaigns and measure them, the response models
-    and (with a truth file) the oracle on the held-out campaign."""
+    """Choose and calibrate a learner out of fold on the earlier up-sell campaigns (as the task
+    does) and measure every learner, the response models and (with a truth file) the oracle
+    on the held-out campaign."""
     with duckdb.connect(str(warehouse), read_only=True) as connection:
         rows = upsell_history_rows(connection)
     frame = rows.frame
@@ -109,6 +110,8 @@ def fit_history(
         holdout,
         seed=seed,
         oracle_column="true_uplift" if truth_file is not None else None,
+        groups=frame["customer_id"].to_numpy(),
+        strata=frame["campaign_id"].to_numpy(),
     )
     return rows, fit
 

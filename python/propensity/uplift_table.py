@@ -3,8 +3,9 @@ columns, a 0/1 treatment column and a 0/1 outcome column of a randomised campaig
 
 The table is read, encoded, registered and scored by the same machinery as train-table
 (`own_table.prepare_table` and `own_table.register_and_score`); in between, `uplift.fit_uplift`
-fits the learners on all but the newest periods (or hash pseudo-periods without a time
-column), measures them and the response model on the held-out rows and keeps the best Qini.
+chooses a learner by its out-of-fold Qini on all but the newest periods (or hash pseudo-periods
+without a time column; an --id's rows stay in one fold), calibrates its uplift on those
+out-of-fold predictions, and measures every learner and the response model on the held-out rows.
 The registered version's SQL gives each row's predicted uplift, so `score-table` scores new
 rows with it; with the campaign's economics the persuadables audience is sized and written.
 """
@@ -121,7 +122,7 @@ def _trained_model(
         validation_rows=int(holdout.sum()),
         validation_positives=int(outcome[holdout].sum()),
         metrics={"model": fit.metrics[fit.chosen], **fit.metrics},
-        calibration="none",
+        calibration=fit.calibration_label(),
         evaluation=evaluation,
         onnx_path=onnx_path,
         onnx_sha256=hashlib.sha256(fit.onnx_bytes).hexdigest(),
@@ -185,6 +186,7 @@ def train_uplift_table(
             holdout,
             seed=settings.seed,
             families=settings.families or UPLIFT_FAMILIES,
+            groups=training[encoding.id_column].to_numpy() if encoding.id_column else None,
         )
     except UpliftDataError as error:
         raise OwnTableError(
@@ -201,7 +203,7 @@ def train_uplift_table(
         "treatment": prepared.rows.treatment,
         "outcome": prepared.rows.label,
         "economics": None if economics is None else economics.__dict__,
-    }
+    } | fit.selection_figures()
     trained = _trained_model(settings, prepared, fit, holdout, evaluation)
     table = register_and_score(
         settings,
@@ -246,6 +248,16 @@ def describe_uplift_result(result: UpliftTableResult) -> list[str]:
             f"  {name:46s} {qini} AUUC {figures['auuc']:+.5f} "
             f"uplift@10% {figures['uplift_at_10']:+.4f}"
         )
+    calibration = fit.model.calibration
+    lines.append(
+        f"  chosen by out-of-fold Qini {fit.oof_qini[fit.chosen]:+.5f} on the training rows; "
+        + (
+            f"calibrated uplift = {calibration.intercept:+.5f} + {calibration.slope:.4f} x raw"
+            if calibration.signal
+            else f"NO out-of-fold signal: every row gets the average effect "
+            f"{calibration.intercept:+.5f} (the ranking is not better than random)"
+        )
+    )
     lines.append(
         f"  ONNX {model.onnx_path}; scoring SQL (reads the raw table): {result.table.sql_path}"
     )

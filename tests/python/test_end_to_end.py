@@ -423,9 +423,10 @@ def test_scores_deciles_and_bands(audience_inputs):
         audiences["decile"] <= 2, "high", np.where(audiences["decile"] <= 5, "medium", "low")
     )
     assert (audiences["band"].to_numpy() == expected_band).all()
-    # Deciles never invert the score order.
+    # Deciles never invert the score order (ties, e.g. an uplift task whose calibrated score is
+    # the constant average effect, broken by customer_id as the audiences rank).
     for _, campaign in audiences.groupby("campaign_id"):
-        by_score = campaign.sort_values("score", ascending=False)
+        by_score = campaign.sort_values(["score", "customer_id"], ascending=[False, True])
         assert by_score["decile"].is_monotonic_increasing
 
 

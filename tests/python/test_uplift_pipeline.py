@@ -101,11 +101,32 @@ def test_registry_figures_recomputed_from_the_held_out_predictions(built, dbt, r
     chosen = registered["model_family"]
     assert metrics["model"] == metrics[chosen]
     learners = names[:4]
-    assert metrics[chosen]["qini"] == max(metrics[name]["qini"] for name in learners)
+    # Chosen by the out-of-fold Qini on the training campaign (the pilot), not held out.
+    oof_qini = evaluation["selection"]["oof_qini"]
+    assert sorted(oof_qini) == sorted(learners)
+    assert chosen == max(learners, key=lambda name: (oof_qini[name], name))
+    # The calibration: a + b x raw on the held-out rows as stored; the constant mean
+    # pseudo-outcome when the out-of-fold ranking had no signal.
+    calibration = evaluation["calibration"]
+    signal = calibration["signal"]
+    assert registered["calibration"] == ("uplift_linear" if signal else "uplift_constant")
+    raw = held[f"score__{chosen}"].to_numpy(dtype=np.float64)
+    expected = np.clip(calibration["intercept"] + calibration["slope"] * raw, -1, 1)
+    np.testing.assert_allclose(held["calibrated"], expected, rtol=1e-12)
+    if not signal:
+        assert calibration["slope"] == 0
+        assert calibration["intercept"] == pytest.approx(calibration["mean_pseudo_outcome"])
+    overall = evaluation["calibration_check"]["overall"]
+    treated, control = (held.loc[held["treatment"] == arm, "outcome"] for arm in (1, 0))
+    assert overall["mean_predicted"] == pytest.approx(held["calibrated"].mean())
+    assert overall["observed_uplift"] == pytest.approx(treated.mean() - control.mean())
     print(
         "\n"
-        + "\n".join(f"{name:46s} Qini {metrics[name]['qini']:+.5f}" for name in names)
-        + f"\nchosen {chosen}"
+        + "\n".join(
+            f"{name:46s} Qini {metrics[name]['qini']:+.5f} OOF {oof_qini.get(name, np.nan):+.5f}"
+            for name in names
+        )
+        + f"\nchosen {chosen}, calibration {calibration}"
     )
 
 
@@ -135,7 +156,11 @@ def test_sql_uplift_scores_equal_onnxruntime_on_every_as_of_row(built, dbt, regi
     assert difference.max() <= TOLERANCE
     # An uplift is a difference of probabilities; some customers are predicted to be put off.
     assert frame["score"].between(-1, 1).all()
-    assert frame["score"].nunique() > 10
+    calibration = json.loads(registered["evaluation_json"])["calibration"]
+    if calibration["signal"]:
+        assert frame["score"].nunique() > 10
+    else:  # no out-of-fold signal: every customer gets the average effect
+        assert np.abs(frame["score"] - calibration["intercept"]).max() <= TOLERANCE
 
 
 def test_persuadables_audience_recomputed_from_scores_and_seed(built, dbt):
@@ -228,14 +253,21 @@ def test_report_page_with_the_gap_to_the_true_effects(built, dbt, registered, tm
     oracle = qini_coefficient(rows["true_uplift"], rows["treatment"], rows["outcome"])
     model = qini_coefficient(score, rows["treatment"], rows["outcome"])
     rho = spearmanr(score, rows["true_uplift"]).statistic
-    persuadable = (score > 0) & (score * 600 * 0.7 > 2)
+    # The persuadables rule reads the calibrated uplift (what the SQL scores are).
+    calibrated = rows["calibrated"]
+    persuadable = (calibrated > 0) & (calibrated * 600 * 0.7 > 2)
     expected = [
         f"{oracle:.5f}",
         f"{model:.5f} ({model / oracle * 100:.1f}%)",
         f"{rho:.3f}",
         f"{rows.loc[persuadable, 'true_uplift'].mean() * 100:.1f}% ({int(persuadable.sum())} rows)",
         f"vs {rows['true_uplift'].mean() * 100:.1f}%",
+        f"{calibrated[persuadable].mean() * 100:.1f}% vs {calibrated.mean() * 100:.1f}%",
+        "Selection and calibration",
+        f"b {json.loads(registered['evaluation_json'])['calibration']['slope']:.4f}",
     ]
+    if registered["calibration"] == "uplift_constant":
+        expected.append("NOT better than random")
     for text in expected:
         assert text in page, text
     size = dbt.scalar(

@@ -116,7 +116,16 @@ def test_the_chosen_learner_beats_the_response_model_out_of_time(trained, files)
     assert evaluation["split"]["out_of_time"] is True
     learners = [name for name in metrics if not name.startswith(("response__", "random"))]
     assert len(learners) == 4
-    assert chosen == max(learners, key=lambda name: metrics[name]["qini"])
+    # Chosen by the out-of-fold Qini on the training periods; calibrated on the same rows.
+    oof_qini = evaluation["selection"]["oof_qini"]
+    assert chosen == max(learners, key=lambda name: (oof_qini[name], name))
+    calibration = evaluation["calibration"]
+    assert calibration["signal"] and calibration["slope"] > 0
+    assert trained["registry"]["calibration"] == "uplift_linear"
+    assert (
+        f"chosen by out-of-fold Qini {oof_qini[chosen]:+.5f} on the training rows; calibrated "
+        f"uplift = {calibration['intercept']:+.5f} + {calibration['slope']:.4f} x raw"
+    ) in trained["printed"]
     assert metrics["random"]["qini"] == 0.0
     for name in ("response__logistic_regression", "response__hist_gradient_boosting"):
         assert metrics[chosen]["qini"] > metrics[name]["qini"] > 0
@@ -129,9 +138,18 @@ def test_the_chosen_learner_beats_the_response_model_out_of_time(trained, files)
     assert metrics[chosen]["qini"] == pytest.approx(
         qini_coefficient(score, held["treatment"], held["outcome"])
     )
+    np.testing.assert_allclose(
+        held["calibrated"],
+        np.clip(calibration["intercept"] + calibration["slope"] * score.astype(float), -1, 1),
+        rtol=1e-12,
+    )
+    # Calibrated, the mean predicted uplift of the held-out rows is near their true mean
+    # (measured 3.1% against 5.1%; the observed treated - control difference is 2.7%).
+    assert held["calibrated"].mean() == pytest.approx(held["true_uplift"].mean(), abs=0.03)
     oracle = qini_coefficient(held["true_uplift"], held["treatment"], held["outcome"])
     assert 0.5 * oracle < metrics[chosen]["qini"] < 1.1 * oracle
-    # Measured 0.744 (seed 31, boosted class transformation chosen on held-out Qini).
+    # Measured 0.902 (seed 31: two-model logistic chosen on OOF Qini, 0.01658; the boosted
+    # class transformation has the best held-out Qini, 0.01548 against 0.01468).
     assert spearmanr(score, held["true_uplift"]).statistic > 0.7
 
 
