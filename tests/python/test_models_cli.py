@@ -19,17 +19,25 @@ AUDIENCE_VERSIONS_SQL = (
 )
 
 
-@pytest.fixture
-def two_versions(built, dbt, tmp_path):
-    """A copy of the built warehouse with upsell-v2 retrained beside upsell-v1."""
-    warehouse = dbt.copy_warehouse(built.warehouse, tmp_path / "models.duckdb")
+@pytest.fixture(scope="module")
+def retrained(built, dbt, tmp_path_factory):
+    """A copy of the built warehouse with upsell-v2 retrained beside upsell-v1 (once per
+    module: the tests below change only their own copies of it)."""
+    root = tmp_path_factory.mktemp("retrained")
+    warehouse = dbt.copy_warehouse(built.warehouse, root / "models.duckdb")
     dbt.run(
         ["build", "--select", "model_registry+"],
         warehouse=warehouse,
         raw_dir=built.raw_dir,
-        variables={"model_dir": str(tmp_path / "models"), "retrain": ["upsell"]},
+        variables={"model_dir": str(root / "models"), "retrain": ["upsell"]},
     )
     return warehouse
+
+
+@pytest.fixture
+def two_versions(retrained, dbt, tmp_path):
+    """This test's own copy of the warehouse holding upsell-v1 and upsell-v2."""
+    return dbt.copy_warehouse(retrained, tmp_path / "models.duckdb")
 
 
 def rescore(dbt, built, warehouse, tmp_path) -> None:
