@@ -92,7 +92,7 @@
         'objective': 'uplift',
         'base_task': base_task,
         'treatment_column': 'is_treatment',
-        'families': ['logistic_regression', 'hist_gradient_boosting'],
+        'families': ['logistic_regression', 'logistic_regression_strong', 'hist_gradient_boosting'],
         'baselines': {},
     }) -%}
     {%- do config.update(settings) -%}

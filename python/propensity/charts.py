@@ -24,7 +24,10 @@ PLOT_HEIGHT = HEIGHT - TOP - BOTTOM
 BAR_TICKS = 8  # bar charts: finer ticks, so small negative values do not waste the width
 
 # Colours, chosen model first; greys and dashes are for baselines and references.
-PALETTE = ("#1f5fa8", "#d9731a", "#2e8b57", "#8e44ad", "#b03a2e", "#7f8c8d", "#c9a227")
+PALETTE = (
+    "#1f5fa8", "#d9731a", "#2e8b57", "#8e44ad", "#b03a2e", "#7f8c8d", "#c9a227", "#1b9e9e",
+    "#d35fb7", "#6b4f2a",
+)  # fmt: skip
 REFERENCE_COLOR = "#9a9a9a"
 TEXT_COLOR = "#222"
 

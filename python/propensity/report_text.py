@@ -24,6 +24,7 @@ SCORER_PHRASES = {
     "engagement": "the engagement rule (top 20% by engagement)",
     "recency": "the recency rule",
     "logistic_regression": "the logistic model",
+    "logistic_regression_strong": "the strongly regularised logistic model",
     "hist_gradient_boosting": "the gradient-boosted trees",
     "hist_gradient_boosting_shallow": "the shallow gradient-boosted trees",
 }
@@ -32,6 +33,7 @@ SCORER_LABELS = {
     "engagement": "engagement rule",
     "recency": "recency rule",
     "logistic_regression": "logistic regression",
+    "logistic_regression_strong": "logistic regression (strong L2)",
     "hist_gradient_boosting": "gradient boosting",
     "hist_gradient_boosting_shallow": "gradient boosting (shallow)",
 }

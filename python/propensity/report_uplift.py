@@ -5,6 +5,7 @@ are normalised, and the persuadables audience when the campaign's economics were
 
 from __future__ import annotations
 
+import itertools
 from collections.abc import Mapping
 from html import escape
 from pathlib import Path
@@ -71,7 +72,11 @@ def is_uplift(evaluation: Mapping[str, Any]) -> bool:
 def scorer_name(name: str) -> str:
     """A scorer's name in words: 'two_model__logistic_regression' -> 'two-model (logistic)'."""
     learner, _, family = name.partition("__")
-    families = {"logistic_regression": "logistic", "hist_gradient_boosting": "boosted stumps"}
+    families = {
+        "logistic_regression": "logistic",
+        "logistic_regression_strong": "strongly regularised logistic",
+        "hist_gradient_boosting": "boosted stumps",
+    }
     learners = {
         "two_model": "two-model",
         "class_transformation": "class transformation",
@@ -88,7 +93,7 @@ def qini_chart(evaluation: Mapping[str, Any]) -> str:
     random dashed."""
     chosen = evaluation["chosen"]
     series = []
-    colours = iter(charts.PALETTE[1:])
+    colours = itertools.cycle(charts.PALETTE[1:])  # more scorers than colours: repeat
     for name, points in evaluation["curves"].items():
         is_reference = name in ("random", "oracle") or name.startswith("response__")
         series.append(

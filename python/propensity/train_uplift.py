@@ -21,7 +21,7 @@ import numpy as np
 import pandas as pd
 
 from propensity.train import FEATURES_PLACEHOLDER, TrainedModel, TrainingConfig, TrainingDataError
-from propensity.uplift import UpliftDataError, fit_uplift
+from propensity.uplift import UPLIFT_FAMILIES, UpliftDataError, fit_uplift
 
 CAMPAIGN_COLUMN = "campaign_id"
 CUSTOMER_COLUMN = "customer_id"
@@ -67,7 +67,7 @@ def train_uplift_task(
             "outcome",
             holdout,
             seed=config.seed,
-            families=config.families or ("logistic_regression", "hist_gradient_boosting"),
+            families=config.families or UPLIFT_FAMILIES,
             groups=frame[CUSTOMER_COLUMN].to_numpy() if CUSTOMER_COLUMN in frame else None,
             strata=frame[CAMPAIGN_COLUMN].to_numpy(),
         )

@@ -48,7 +48,7 @@ from propensity.uplift_metrics import (
 )
 
 LEARNERS = ("two_model", "class_transformation")
-UPLIFT_FAMILIES = ("logistic_regression", "hist_gradient_boosting")
+UPLIFT_FAMILIES = ("logistic_regression", "logistic_regression_strong", "hist_gradient_boosting")
 UPLIFT_OUTPUT = "uplift"
 INPUT_NAME = "features"
 PROBABILITIES = "probabilities"

@@ -13,6 +13,7 @@ from scipy.stats import spearmanr
 
 from propensity.models import metrics_summary
 from propensity.report import write_reports
+from propensity.uplift import LEARNERS, UPLIFT_FAMILIES
 from propensity.uplift_metrics import qini_coefficient, uplift_summary
 
 TASK = "upsell_uplift"
@@ -80,14 +81,11 @@ def test_registry_figures_recomputed_from_the_held_out_predictions(built, dbt, r
     assert (joined["treatment"] == joined["is_treatment"].astype(int)).all()
     assert (joined["outcome"] == joined["has_upgraded"].astype(int)).all()
     names = [
-        "two_model__logistic_regression",
-        "two_model__hist_gradient_boosting",
-        "class_transformation__logistic_regression",
-        "class_transformation__hist_gradient_boosting",
-        "response__logistic_regression",
-        "response__hist_gradient_boosting",
-        "random",
-    ]
+        f"{learner}__{family}"
+        for learner in (*LEARNERS, "response")
+        for family in UPLIFT_FAMILIES  # the task's default families
+    ] + ["random"]
+    assert sorted(metrics) == sorted([*names, "model"])
     for name in names:
         expected = uplift_summary(held[f"score__{name}"], held["treatment"], held["outcome"])
         for figure in ("qini", "auuc", "uplift_at_10", "uplift_at_20", "uplift_at_30"):
@@ -100,7 +98,7 @@ def test_registry_figures_recomputed_from_the_held_out_predictions(built, dbt, r
     assert metrics_summary(metrics["model"]).startswith(f"Qini {metrics['model']['qini']:.5f}")
     chosen = registered["model_family"]
     assert metrics["model"] == metrics[chosen]
-    learners = names[:4]
+    learners = names[: len(LEARNERS) * len(UPLIFT_FAMILIES)]
     # Chosen by the out-of-fold Qini on the training campaign (the pilot), not held out.
     oof_qini = evaluation["selection"]["oof_qini"]
     assert sorted(oof_qini) == sorted(learners)
