@@ -105,28 +105,28 @@ eligible_best as (
     group by customer_id
 ),
 
-eligible_ranked as (
+eligible_tied as (
     select
         candidates.*,
         candidates.expected_incremental_profit
         >= eligible_best.best_expected_incremental_profit - {{ var('decision_near_tie_profit') }}
-            as is_near_tie,
-        row_number() over (
-            partition by candidates.customer_id
-            order by
-                case
-                    when
-                        candidates.expected_incremental_profit
-                        >= eligible_best.best_expected_incremental_profit
-                        - {{ var('decision_near_tie_profit') }}
-                        then candidates.action_priority
-                end asc nulls last,
-                candidates.expected_incremental_profit desc,
-                candidates.campaign_id asc
-        ) as candidate_rank
+            as is_near_tie
     from candidates
     inner join eligible_best on candidates.customer_id = eligible_best.customer_id
     where candidates.blocked_status is null
+),
+
+eligible_ranked as (
+    select
+        *,
+        row_number() over (
+            partition by customer_id
+            order by
+                case when is_near_tie then action_priority end asc nulls last,
+                expected_incremental_profit desc,
+                campaign_id asc
+        ) as candidate_rank
+    from eligible_tied
 ),
 
 chosen as (
